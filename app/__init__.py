@@ -1,0 +1,63 @@
+"""Tsudoi (集い): registration for online lectures, exhibitions and events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from app.config import build_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, error handlers, commands."""
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates",
+                static_folder="../static")
+    app.config.update(build_config(app.instance_path, config))
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (the whole schema, for Alembic)
+    from app.database import configure_engine
+    from app.extensions import babel, csrf, db, limiter, migrate
+    from app.i18n import select_locale, select_timezone
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.web.participant import bp as participant_bp
+    from app.web.public import bp as public_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(participant_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from app.web.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from app.web.helpers import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)

@@ -1,0 +1,1 @@
+"""`flask` command groups: each module exposes a click `group`."""

@@ -1,0 +1,69 @@
+"""Configuration read from the environment, with safe defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when production settings are unsafe or missing."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def build_config(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings for one app: defaults, then environment, then explicit overrides."""
+    env = os.environ
+    overrides = overrides or {}
+    production = _bool(env.get("TSUDOI_PRODUCTION")) or env.get("FLASK_ENV") == "production"
+    production = bool(overrides.get("PRODUCTION", production))
+    sqlite_path = Path(instance_path) / "tsudoi.sqlite3"
+    config: dict[str, Any] = {
+        "PRODUCTION": production,
+        "SECRET_KEY": env.get("SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{sqlite_path}",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BABEL_DEFAULT_LOCALE": "ja",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
+        "SUPPORTED_LOCALES": ("ja", "en"),
+        "WTF_CSRF_TIME_LIMIT": 4 * 3600,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        "MAIL_FROM": env.get("MAIL_FROM", "Tsudoi <no-reply@tsudoi.localhost>"),
+        "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),
+        "REDIS_URL": env.get("REDIS_URL"),
+        "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "10 per minute;60 per hour"),
+        "CLOSING_SOON_HOURS": int(env.get("CLOSING_SOON_HOURS", "72")),
+    }
+    config.update(overrides)
+    if config["PRODUCTION"] and not config["SECRET_KEY"]:
+        raise ConfigurationError(
+            "SECRET_KEY must be set in production (TSUDOI_PRODUCTION=1): "
+            "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _development_secret(Path(instance_path))
+    return config
+
+
+def _development_secret(instance_path: Path) -> str:
+    """A per-checkout random key, so sessions survive restarts without a shared default."""
+    import secrets
+
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

@@ -1,0 +1,121 @@
+"""The states and kinds the database knows; stored as short strings with CHECK constraints."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import Enum
+
+
+class StrEnum(str, enum.Enum):
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class EventKind(StrEnum):
+    EXHIBITION = "exhibition"
+    LECTURE = "lecture"
+    FESTIVAL = "festival"
+    OTHER = "other"
+
+
+class EventStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+class EventFormat(StrEnum):
+    IN_PERSON = "in_person"
+    ONLINE = "online"
+    HYBRID = "hybrid"
+
+
+class AttendanceMode(StrEnum):
+    IN_PERSON = "in_person"
+    ONLINE = "online"
+
+
+class RegistrationMode(StrEnum):
+    FIRST_COME = "first_come"
+    LOTTERY = "lottery"
+
+
+class RegistrationStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    LOTTERY_PENDING = "lottery_pending"
+    NOT_DRAWN = "not_drawn"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (
+    RegistrationStatus.CONFIRMED,
+    RegistrationStatus.WAITLISTED,
+    RegistrationStatus.LOTTERY_PENDING,
+)
+
+
+class OrganizationType(StrEnum):
+    MUNICIPALITY = "municipality"
+    NATIONAL_GOVERNMENT = "national_government"
+    COMPANY = "company"
+    NPO = "npo"
+    UNIVERSITY = "university"
+    INDIVIDUAL = "individual"
+    OTHER = "other"
+
+
+class QuestionKind(StrEnum):
+    TEXT = "text"
+    SINGLE_CHOICE = "single_choice"
+    MULTIPLE_CHOICE = "multiple_choice"
+
+
+class SessionKind(StrEnum):
+    OPENING = "opening"
+    KEYNOTE = "keynote"
+    CASE_TALK = "case_talk"
+    BREAKOUT = "breakout"
+    PANEL = "panel"
+    OTHER = "other"
+
+
+class PersonRole(StrEnum):
+    MODERATOR = "moderator"
+    SPEAKER = "speaker"
+    FACILITATOR = "facilitator"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    PARKED = "parked"
+
+
+class MessageKind(StrEnum):
+    CONFIRMATION = "confirmation"
+    WAITLISTED = "waitlisted"
+    LOTTERY_ENTERED = "lottery_entered"
+    PROMOTED = "promoted"
+    LOTTERY_WON = "lottery_won"
+    LOTTERY_NOT_DRAWN = "lottery_not_drawn"
+    CANCELLED_BY_PARTICIPANT = "cancelled_by_participant"
+    MANAGE_LINK = "manage_link"
+    REGISTRATION_UPDATED = "registration_updated"
+
+
+def db_enum(enum_class: type[StrEnum], **kwargs: Any) -> Enum:
+    """A VARCHAR with a CHECK constraint on the enum's values (portable, no PG enum type)."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=True,
+        length=max(len(member.value) for member in enum_class),
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+        name=enum_class.__name__.lower(),
+        **kwargs,
+    )

@@ -1,0 +1,276 @@
+"""Events, their programme, seats and custom questions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import JSONType, utcnow
+from app.models.enums import (
+    AttendanceMode,
+    EventFormat,
+    EventKind,
+    EventStatus,
+    PersonRole,
+    QuestionKind,
+    RegistrationMode,
+    SessionKind,
+    db_enum,
+)
+
+
+class Event(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("ends_at >= starts_at", name="ends_after_start"),
+        CheckConstraint(
+            "registration_closes_at IS NULL OR registration_opens_at IS NULL"
+            " OR registration_closes_at > registration_opens_at",
+            name="window_ordered",
+        ),
+        CheckConstraint(
+            "registration_mode <> 'lottery' OR lottery_draw_at IS NOT NULL",
+            name="lottery_has_draw_date",
+        ),
+        CheckConstraint("max_preference_ranks BETWEEN 0 AND 10", name="ranks_range"),
+        CheckConstraint("waitlist_counter >= 0", name="waitlist_counter_nonnegative"),
+        Index("ix_events_status_starts_at", "status", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[EventKind] = mapped_column(db_enum(EventKind))
+    status: Mapped[EventStatus] = mapped_column(
+        db_enum(EventStatus), default=EventStatus.DRAFT
+    )
+    format: Mapped[EventFormat] = mapped_column(db_enum(EventFormat))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    organizer_name: Mapped[str] = mapped_column(String(200), default="")
+    contact: Mapped[str] = mapped_column(String(300), default="")
+    venue_name: Mapped[str] = mapped_column(String(200), default="")
+    venue_address: Mapped[str] = mapped_column(String(300), default="")
+    # Shown only to confirmed participants.
+    online_url: Mapped[str] = mapped_column(String(500), default="")
+    website_url: Mapped[str] = mapped_column(String(500), default="")
+    timezone: Mapped[str] = mapped_column(String(40), default="Asia/Tokyo")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    # Exhibitions: open every day between these local times, except on closed dates.
+    daily_opens_at: Mapped[time | None] = mapped_column(Time)
+    daily_closes_at: Mapped[time | None] = mapped_column(Time)
+    closed_dates: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    themes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    registration_required: Mapped[bool] = mapped_column(default=True)
+    registration_opens_at: Mapped[datetime | None]
+    registration_closes_at: Mapped[datetime | None]
+    registration_mode: Mapped[RegistrationMode] = mapped_column(
+        db_enum(RegistrationMode), default=RegistrationMode.FIRST_COME
+    )
+    waitlist_enabled: Mapped[bool] = mapped_column(default=True)
+    lottery_draw_at: Mapped[datetime | None]
+    lottery_drawn_at: Mapped[datetime | None]
+    # Priority tiers for the draw: [{"question": key, "any_of": [option, ...]}, ...];
+    # a participant's tier is the first rule their answers meet (the rest come last).
+    lottery_tiers: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    max_preference_ranks: Mapped[int] = mapped_column(Integer, default=0)
+    # Hands out waitlist order atomically, without a MAX() query under a lock.
+    waitlist_counter: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    seat_pools: Mapped[list[SeatPool]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="SeatPool.mode"
+    )
+    sessions: Mapped[list[ProgrammeSession]] = relationship(
+        back_populates="event",
+        cascade="all, delete-orphan",
+        order_by="(ProgrammeSession.starts_at, ProgrammeSession.position)",
+    )
+    people: Mapped[list[EventPerson]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="EventPerson.position"
+    )
+    questions: Mapped[list[Question]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="Question.position"
+    )
+    breakout_groups: Mapped[list[BreakoutGroup]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="BreakoutGroup.position"
+    )
+    exhibitors: Mapped[list[Exhibitor]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="Exhibitor.position"
+    )
+
+    @property
+    def attendance_modes(self) -> list[AttendanceMode]:
+        if self.format is EventFormat.HYBRID:
+            return [AttendanceMode.IN_PERSON, AttendanceMode.ONLINE]
+        if self.format is EventFormat.ONLINE:
+            return [AttendanceMode.ONLINE]
+        return [AttendanceMode.IN_PERSON]
+
+    @property
+    def effective_closes_at(self) -> datetime:
+        """Sign-up ends at the deadline, and in any case when the event starts."""
+        if self.registration_closes_at is None:
+            return self.starts_at
+        return min(self.registration_closes_at, self.starts_at)
+
+    @property
+    def lottery_open(self) -> bool:
+        """Entries go into the draw until it has been run."""
+        return self.registration_mode is RegistrationMode.LOTTERY and self.lottery_drawn_at is None
+
+    def closed_on(self, day: date) -> bool:
+        return day.isoformat() in (self.closed_dates or [])
+
+    def pool_for(self, mode: AttendanceMode) -> SeatPool | None:
+        return next((pool for pool in self.seat_pools if pool.mode is mode), None)
+
+    def __repr__(self) -> str:
+        return f"<Event {self.slug}>"
+
+
+class SeatPool(db.Model):  # type: ignore[name-defined,misc]
+    """Seats per attendance mode; `taken` counts confirmed registrations.
+
+    Sign-up claims a seat with one conditional UPDATE (`taken < capacity`), so the
+    database, not Python, decides who gets the last seat.
+    """
+
+    __tablename__ = "seat_pools"
+    __table_args__ = (
+        UniqueConstraint("event_id", "mode", name="uq_seat_pools_event_mode"),
+        CheckConstraint("taken >= 0", name="taken_nonnegative"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_nonnegative"),
+        CheckConstraint("capacity IS NULL OR taken <= capacity", name="not_overbooked"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    mode: Mapped[AttendanceMode] = mapped_column(db_enum(AttendanceMode))
+    capacity: Mapped[int | None] = mapped_column(Integer)  # None: no limit
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+
+    event: Mapped[Event] = relationship(back_populates="seat_pools")
+
+    @property
+    def seats_left(self) -> int | None:
+        return None if self.capacity is None else max(self.capacity - self.taken, 0)
+
+
+class ProgrammeSession(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "programme_sessions"
+    __table_args__ = (CheckConstraint("ends_at >= starts_at", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[SessionKind] = mapped_column(db_enum(SessionKind))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+
+    event: Mapped[Event] = relationship(back_populates="sessions")
+    people: Mapped[list[EventPerson]] = relationship(
+        back_populates="session", order_by="EventPerson.position"
+    )
+    breakout_groups: Mapped[list[BreakoutGroup]] = relationship(back_populates="session")
+
+
+class EventPerson(db.Model):  # type: ignore[name-defined,misc]
+    """A moderator, speaker or facilitator, of the whole event or of one session."""
+
+    __tablename__ = "event_people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programme_sessions.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[PersonRole] = mapped_column(db_enum(PersonRole))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    affiliation: Mapped[str] = mapped_column(String(300), default="")
+    title: Mapped[str] = mapped_column(String(200), default="")
+
+    event: Mapped[Event] = relationship(back_populates="people")
+    session: Mapped[ProgrammeSession | None] = relationship(back_populates="people")
+
+
+class BreakoutGroup(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "breakout_groups"
+    __table_args__ = (
+        UniqueConstraint("event_id", "name", name="uq_breakout_groups_event_name"),
+        CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programme_sessions.id", ondelete="SET NULL")
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    theme: Mapped[str] = mapped_column(Text, default="")
+    facilitator_name: Mapped[str] = mapped_column(String(100), default="")
+    facilitator_affiliation: Mapped[str] = mapped_column(String(300), default="")
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    room: Mapped[str] = mapped_column(String(500), default="")
+
+    event: Mapped[Event] = relationship(back_populates="breakout_groups")
+    session: Mapped[ProgrammeSession | None] = relationship(back_populates="breakout_groups")
+
+
+class Question(db.Model):  # type: ignore[name-defined,misc]
+    """A custom question of the sign-up form; answers are stored under `key`."""
+
+    __tablename__ = "questions"
+    __table_args__ = (
+        UniqueConstraint("event_id", "key", name="uq_questions_event_key"),
+        CheckConstraint("max_length IS NULL OR max_length > 0", name="max_length_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[QuestionKind] = mapped_column(db_enum(QuestionKind))
+    label: Mapped[str] = mapped_column(String(300))
+    label_en: Mapped[str] = mapped_column(String(300), default="")
+    help_text: Mapped[str] = mapped_column(String(500), default="")
+    options: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    options_en: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    required: Mapped[bool] = mapped_column(default=False)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+
+    event: Mapped[Event] = relationship(back_populates="questions")
+
+
+class Exhibitor(db.Model):  # type: ignore[name-defined,misc]
+    """A municipality or organisation presenting at an exhibition."""
+
+    __tablename__ = "exhibitors"
+    __table_args__ = (UniqueConstraint("event_id", "name", name="uq_exhibitors_event_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(200))
+    municipality_code: Mapped[str | None] = mapped_column(String(6))
+
+    event: Mapped[Event] = relationship(back_populates="exhibitors")

@@ -1,0 +1,38 @@
+"""Template filters and globals shared by every blueprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request, url_for
+
+from app import i18n
+
+
+def url_for_language(language: str) -> str:
+    args: dict[str, Any] = dict(request.view_args or {})
+    args.update(request.args.to_dict())
+    args["lang"] = language
+    endpoint = request.endpoint or "public.index"
+    return url_for(endpoint, **args)
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters["datetime"] = i18n.format_local_datetime
+    app.jinja_env.filters["date"] = i18n.format_local_date
+    app.jinja_env.filters["time"] = i18n.format_local_time
+    app.jinja_env.globals["format_period"] = i18n.format_period
+    app.jinja_env.globals["current_language"] = i18n.current_language
+    app.jinja_env.globals["url_for_language"] = url_for_language
+
+    @app.after_request
+    def remember_language(response: Any) -> Any:
+        from flask import g
+
+        choice = getattr(g, "language_choice", None)
+        if choice and request.args.get("lang") == choice:
+            response.set_cookie(
+                i18n.LANGUAGE_COOKIE, choice, max_age=365 * 24 * 3600, samesite="Lax",
+                httponly=True, secure=app.config["SESSION_COOKIE_SECURE"],
+            )
+        return response
