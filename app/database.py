@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -39,17 +39,18 @@ def configure_engine(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction(session: Session) -> Iterator[Session]:
+def write_transaction(session: Session | scoped_session[Session]) -> Iterator[Session]:
     """One short transaction that takes the write lock up front (SQLite) and commits once.
 
     Any read transaction the request had open is ended first: decisions must be made on
     rows read inside this transaction, never on what was read before it.
     """
-    if session.in_transaction():
+    real_session = session() if isinstance(session, scoped_session) else session
+    if real_session.in_transaction():
         session.commit()
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
     try:
-        yield session
+        yield real_session
         session.commit()
     except BaseException:
         session.rollback()

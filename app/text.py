@@ -12,7 +12,7 @@ _KANA = re.compile(r"^[\u3041-\u3096\u309d\u309e\u30fc\u30fb ]+$")
 
 
 def normalize_spaces(value: str) -> str:
-    """NFKC (full-width letters and half-width kana to their usual forms), one space between words."""
+    """NFKC (full-width letters, half-width kana to usual forms), one space between words."""
     return _SPACES.sub(" ", unicodedata.normalize("NFKC", value)).strip()
 
 

@@ -88,7 +88,7 @@ def _empty_all_tables() -> None:
         db.session.execute(text("TRUNCATE {} RESTART IDENTITY CASCADE".format(", ".join(tables))))
     else:
         for table in tables:
-            db.session.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+            db.session.execute(text(f"DELETE FROM {table}"))
     db.session.commit()
 
 

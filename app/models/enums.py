@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy import Enum
 
 
-class StrEnum(str, enum.Enum):
-    def __str__(self) -> str:
-        return str(self.value)
+class StrEnum(enum.StrEnum):
+    pass
 
 
 class EventKind(StrEnum):

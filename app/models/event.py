@@ -18,7 +18,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import JSONType, utcnow
 from app.models.enums import (
     AttendanceMode,
     EventFormat,
@@ -30,6 +29,7 @@ from app.models.enums import (
     SessionKind,
     db_enum,
 )
+from app.orm import JSONType, utcnow
 
 
 class Event(db.Model):  # type: ignore[name-defined,misc]
@@ -271,6 +271,6 @@ class Exhibitor(db.Model):  # type: ignore[name-defined,misc]
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     name: Mapped[str] = mapped_column(String(200))
-    municipality_code: Mapped[str | None] = mapped_column(String(6))
+    municipality_code: Mapped[str | None] = mapped_column(String(5))
 
     event: Mapped[Event] = relationship(back_populates="exhibitors")

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import JSONType, utcnow
+from app.orm import JSONType, utcnow
 
 
 class LotteryDraw(db.Model):  # type: ignore[name-defined,misc]

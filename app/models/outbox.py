@@ -9,8 +9,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
-from app.models.base import JSONType, utcnow
 from app.models.enums import MessageKind, OutboxStatus, db_enum
+from app.orm import JSONType, utcnow
 
 
 class OutboxMessage(db.Model):  # type: ignore[name-defined,misc]

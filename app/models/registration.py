@@ -9,7 +9,6 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Uniq
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import JSONType, utcnow
 from app.models.enums import (
     ACTIVE_STATUSES,
     AttendanceMode,
@@ -18,6 +17,7 @@ from app.models.enums import (
     db_enum,
 )
 from app.models.event import BreakoutGroup, Event
+from app.orm import JSONType, utcnow
 
 _ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{status.value}'" for status in ACTIVE_STATUSES))
 
@@ -63,6 +63,9 @@ class Registration(db.Model):  # type: ignore[name-defined,misc]
     language: Mapped[str] = mapped_column(String(5), default="ja")
     waitlist_seq: Mapped[int | None] = mapped_column(Integer)
     lottery_tier: Mapped[int | None] = mapped_column(Integer)
+    # The manage link's token is an HMAC of this key under SECRET_KEY: the database alone
+    # cannot open anyone's registration, yet every later message can carry the same link.
+    manage_key: Mapped[str] = mapped_column(String(64))
     manage_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     consented_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,1 +1,1 @@
-"""Blueprints, one per audience: public site, participant self-service (and later the console and API)."""
+"""Blueprints, one per audience: public site, participant self-service, console, API."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Flask, request, url_for
 
 from app import i18n
+from app.web.public.forms import preference_fields
 
 
 def url_for_language(language: str) -> str:
@@ -24,6 +26,9 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["format_period"] = i18n.format_period
     app.jinja_env.globals["current_language"] = i18n.current_language
     app.jinja_env.globals["url_for_language"] = url_for_language
+    app.jinja_env.globals["preference_fields"] = preference_fields
+    app.jinja_env.filters["isodate"] = lambda text: i18n.format_local_date(
+        date.fromisoformat(text))
 
     @app.after_request
     def remember_language(response: Any) -> Any:

@@ -1,8 +1,8 @@
 """events, registrations, outbox, lottery
 
-Revision ID: fefabf06b94e
+Revision ID: 35da0b08f1ac
 Revises: 
-Create Date: 2026-11-28 16:44:14.384321
+Create Date: 2026-11-28 16:47:04.902674
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = 'fefabf06b94e'
+revision = '35da0b08f1ac'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -69,7 +69,7 @@ def upgrade():
     sa.Column('event_id', sa.Integer(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('municipality_code', sa.String(length=6), nullable=True),
+    sa.Column('municipality_code', sa.String(length=5), nullable=True),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_exhibitors_event_id_events'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_exhibitors')),
     sa.UniqueConstraint('event_id', 'name', name='uq_exhibitors_event_name')
@@ -144,6 +144,7 @@ def upgrade():
     sa.Column('language', sa.String(length=5), nullable=False),
     sa.Column('waitlist_seq', sa.Integer(), nullable=True),
     sa.Column('lottery_tier', sa.Integer(), nullable=True),
+    sa.Column('manage_key', sa.String(length=64), nullable=False),
     sa.Column('manage_token_hash', sa.String(length=64), nullable=False),
     sa.Column('consented_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,1 @@
+"""Use cases: each owns its transaction and raises a `DomainError` the web layer can show."""

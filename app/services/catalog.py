@@ -1,0 +1,80 @@
+"""The public list of events: published, not yet over, filtered by kind, month and format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import Event
+from app.models.enums import EventFormat, EventKind, EventStatus
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    kind: EventKind | None = None
+    month: str | None = None  # YYYY-MM, in Tokyo time
+    online: bool | None = None  # True: online or hybrid; False: at a venue
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> EventFilters:
+        """Unknown values are ignored rather than refused: a stale bookmark still works."""
+        kind = args.get("kind")
+        month = args.get("month")
+        where = args.get("format")
+        try:
+            parsed_month = datetime.strptime(month, "%Y-%m").strftime("%Y-%m") if month else None
+        except ValueError:
+            parsed_month = None
+        return cls(
+            kind=EventKind(kind) if kind in {k.value for k in EventKind} else None,
+            month=parsed_month,
+            online={"online": True, "in_person": False}.get(where or ""),
+        )
+
+    @property
+    def format_value(self) -> str:
+        return {True: "online", False: "in_person"}.get(self.online, "")  # type: ignore[arg-type]
+
+
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    start = datetime.strptime(month, "%Y-%m").replace(tzinfo=TOKYO)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(
+        month=start.month + 1)
+    return start, end
+
+
+def upcoming_events(session: Session, filters: EventFilters, now: datetime) -> list[Event]:
+    query = (
+        select(Event)
+        .where(Event.status != EventStatus.DRAFT, Event.ends_at >= now)
+        .options(selectinload(Event.seat_pools))
+        .order_by(Event.starts_at, Event.id)
+    )
+    if filters.kind is not None:
+        query = query.where(Event.kind == filters.kind)
+    if filters.online is True:
+        query = query.where(Event.format.in_([EventFormat.ONLINE, EventFormat.HYBRID]))
+    elif filters.online is False:
+        query = query.where(Event.format.in_([EventFormat.IN_PERSON, EventFormat.HYBRID]))
+    if filters.month:
+        start, end = _month_bounds(filters.month)
+        # An event belongs to every month it runs in (a six-week exhibition spans two).
+        query = query.where(Event.starts_at < end, or_(Event.ends_at >= start))
+    return list(session.execute(query).scalars())
+
+
+def month_choices(now: datetime, count: int = 6) -> list[str]:
+    local = now.astimezone(TOKYO)
+    months = []
+    year, month = local.year, local.month
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months

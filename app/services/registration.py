@@ -1,0 +1,424 @@
+"""Sign-up, change, cancellation and promotion from the waiting list.
+
+Capacity is decided by the database: a seat is claimed with one conditional UPDATE of the
+seat pool (`taken < capacity`), which PostgreSQL serialises on the pool row and SQLite
+under its write lock (write transactions begin IMMEDIATE). Nothing is counted in Python
+and then trusted, so two sign-ups for the last seat can never both win.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.database import write_transaction
+from app.models import BreakoutPreference, Event, Registration, SeatPool
+from app.models.enums import (
+    ACTIVE_STATUSES,
+    AttendanceMode,
+    EventStatus,
+    MessageKind,
+    OrganizationType,
+    RegistrationStatus,
+)
+from app.orm import utcnow
+from app.services.errors import DomainError, NotFound
+from app.services.messages import queue_message
+from app.services.tokens import manage_token, new_manage_key, token_hash
+from app.text import furigana_key, normalize_email, normalize_furigana, normalize_spaces
+
+MESSAGES = {
+    "not_open": _l("Registration for this event is not open."),
+    "not_yet_open": _l("Registration has not opened yet."),
+    "closed": _l("Registration for this event has closed."),
+    "cancelled": _l("This event has been cancelled."),
+    "full": _l("This event is full and has no waiting list."),
+    "mode": _l("Please choose how you will take part."),
+    "draw_pending": _l("Entries for the lottery have closed; the draw has not been held yet."),
+    "not_active": _l("This registration has already been cancelled."),
+}
+
+
+class RegistrationError(DomainError):
+    code = "registration_error"
+
+
+class RegistrationClosed(RegistrationError):
+    code = "registration_closed"
+
+
+class EventFull(RegistrationError):
+    code = "event_full"
+
+
+class RegistrationState(enum.Enum):
+    """What the public sees about sign-up right now."""
+
+    NO_REGISTRATION = "no_registration"
+    NOT_YET_OPEN = "not_yet_open"
+    OPEN = "open"
+    CLOSING_SOON = "closing_soon"
+    LOTTERY_OPEN = "lottery_open"
+    DRAW_PENDING = "draw_pending"
+    WAITLIST_OPEN = "waitlist_open"
+    FULL = "full"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    DRAFT = "draft"
+
+    @property
+    def accepts_signups(self) -> bool:
+        return self in _ACCEPTING
+
+
+_ACCEPTING = {
+    RegistrationState.OPEN,
+    RegistrationState.CLOSING_SOON,
+    RegistrationState.LOTTERY_OPEN,
+    RegistrationState.WAITLIST_OPEN,
+}
+
+
+def _pools_full(event: Event, modes: list[AttendanceMode] | None = None) -> bool:
+    pools = [event.pool_for(mode) for mode in (modes or event.attendance_modes)]
+    return all(
+        pool is not None and pool.capacity is not None and pool.taken >= pool.capacity
+        for pool in pools
+    )
+
+
+def registration_state(
+    event: Event, now: datetime, closing_soon: timedelta = timedelta(hours=72)
+) -> RegistrationState:
+    if event.status is EventStatus.CANCELLED:
+        return RegistrationState.CANCELLED
+    if event.status is EventStatus.DRAFT:
+        return RegistrationState.DRAFT
+    if not event.registration_required:
+        return RegistrationState.NO_REGISTRATION
+    if event.registration_opens_at is not None and now < event.registration_opens_at:
+        return RegistrationState.NOT_YET_OPEN
+    if now >= event.effective_closes_at:
+        return RegistrationState.CLOSED
+    if event.lottery_open:
+        assert event.lottery_draw_at is not None
+        if now >= event.lottery_draw_at:
+            return RegistrationState.DRAW_PENDING
+        return RegistrationState.LOTTERY_OPEN
+    if _pools_full(event):
+        return RegistrationState.WAITLIST_OPEN if event.waitlist_enabled else RegistrationState.FULL
+    if event.effective_closes_at - now <= closing_soon:
+        return RegistrationState.CLOSING_SOON
+    return RegistrationState.OPEN
+
+
+@dataclass(frozen=True)
+class RegistrationInput:
+    attendance_mode: AttendanceMode
+    name: str
+    furigana: str
+    email: str
+    organization_name: str
+    organization_type: OrganizationType
+    prefecture_code: str
+    municipality_code: str
+    language: str = "ja"
+    answers: dict[str, Any] = field(default_factory=dict)
+    preferences: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """`manage_token` is None when the address was already registered: the link went by mail."""
+
+    registration_id: int
+    status: RegistrationStatus
+    manage_token: str | None
+    already_registered: bool = False
+
+
+def get_event(session: Session, slug: str, *, published_only: bool = True) -> Event:
+    """Load an event by slug; raises NotFound for unknown slugs and, publicly, drafts."""
+    event = session.execute(select(Event).where(Event.slug == slug)).scalar_one_or_none()
+    if event is None or (published_only and event.status is EventStatus.DRAFT):
+        raise NotFound(_l("This event does not exist."))
+    return event
+
+
+def get_registration_by_token(session: Session, token: str) -> Registration:
+    """Load a registration from its manage token; raises NotFound for any unknown token."""
+    if not token or len(token) > 100:
+        raise NotFound(_l("This link is not valid. Please use the link in your latest email."))
+    registration = session.execute(
+        select(Registration).where(Registration.manage_token_hash == token_hash(token))
+    ).scalar_one_or_none()
+    if registration is None:
+        raise NotFound(_l("This link is not valid. Please use the link in your latest email."))
+    return registration
+
+
+def waitlist_position(session: Session, registration: Registration) -> int | None:
+    if registration.status is not RegistrationStatus.WAITLISTED:
+        return None
+    ahead = session.execute(
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            Registration.event_id == registration.event_id,
+            Registration.attendance_mode == registration.attendance_mode,
+            Registration.status == RegistrationStatus.WAITLISTED,
+            Registration.waitlist_seq < registration.waitlist_seq,
+        )
+    ).scalar_one()
+    return int(ahead) + 1
+
+
+def _check_open(event: Event, mode: AttendanceMode, now: datetime) -> RegistrationState:
+    state = registration_state(event, now)
+    if state.accepts_signups:
+        if mode not in event.attendance_modes:
+            raise RegistrationError(MESSAGES["mode"], field="attendance_mode")
+        return state
+    reasons = {
+        RegistrationState.CANCELLED: "cancelled",
+        RegistrationState.NOT_YET_OPEN: "not_yet_open",
+        RegistrationState.CLOSED: "closed",
+        RegistrationState.FULL: "full",
+        RegistrationState.DRAW_PENDING: "draw_pending",
+    }
+    reason = reasons.get(state, "not_open")
+    raise (EventFull if reason == "full" else RegistrationClosed)(MESSAGES[reason])
+
+
+def _claim_seat(session: Session, event_id: int, mode: AttendanceMode) -> bool:
+    """One conditional UPDATE: true when a seat was free and is now ours."""
+    result = session.execute(
+        update(SeatPool)
+        .where(
+            SeatPool.event_id == event_id,
+            SeatPool.mode == mode,
+            (SeatPool.capacity.is_(None)) | (SeatPool.taken < SeatPool.capacity),
+        )
+        .values(taken=SeatPool.taken + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _release_seat(session: Session, event_id: int, mode: AttendanceMode) -> None:
+    session.execute(
+        update(SeatPool)
+        .where(SeatPool.event_id == event_id, SeatPool.mode == mode)
+        .values(taken=SeatPool.taken - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _next_waitlist_seq(session: Session, event_id: int) -> int:
+    seq = session.execute(
+        update(Event)
+        .where(Event.id == event_id)
+        .values(waitlist_counter=Event.waitlist_counter + 1)
+        .returning(Event.waitlist_counter)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(seq)
+
+
+def _find_active(session: Session, event_id: int, email_normalized: str) -> Registration | None:
+    return session.execute(
+        select(Registration).where(
+            Registration.event_id == event_id,
+            Registration.email_normalized == email_normalized,
+            Registration.status.in_(ACTIVE_STATUSES),
+        )
+    ).scalar_one_or_none()
+
+
+def _resend_manage_link(session: Session, event_id: int, email_normalized: str) -> SignupResult:
+    with write_transaction(session):
+        existing = _find_active(session, event_id, email_normalized)
+        if existing is None:  # cancelled meanwhile: let the caller try again
+            raise RegistrationError(_l("Please submit the form again."))
+        queue_message(session, MessageKind.MANAGE_LINK, existing)
+        return SignupResult(existing.id, existing.status, None, already_registered=True)
+
+
+def _apply_preferences(
+    registration: Registration, event: Event, group_ids: list[int]
+) -> None:
+    valid = {group.id for group in event.breakout_groups}
+    chosen: list[int] = []
+    for group_id in group_ids[: event.max_preference_ranks]:
+        if group_id not in valid:
+            raise RegistrationError(_l("Please choose groups from the list."), field="preferences")
+        if group_id in chosen:
+            raise RegistrationError(
+                _l("Please choose a different group for each rank."), field="preferences"
+            )
+        chosen.append(group_id)
+    registration.preferences = [
+        BreakoutPreference(group_id=group_id, rank=rank)
+        for rank, group_id in enumerate(chosen, start=1)
+    ]
+
+
+def register(
+    session: Session, event_id: int, data: RegistrationInput, *, now: datetime | None = None
+) -> SignupResult:
+    """Sign someone up: confirmed if a seat is free, else waitlisted, or entered in the lottery.
+
+    The same address twice for one event creates nothing new: the existing registration's
+    manage link is e-mailed again, and the caller learns only that it was sent.
+    """
+    now = now or utcnow()
+    email_normalized = normalize_email(data.email)
+    manage_key = new_manage_key()
+    token = manage_token(manage_key)
+    try:
+        with write_transaction(session):
+            event = session.get(Event, event_id, populate_existing=True)
+            if event is None:
+                raise NotFound(_l("This event does not exist."))
+            state = _check_open(event, data.attendance_mode, now)
+            if _find_active(session, event_id, email_normalized) is not None:
+                raise _AlreadyRegistered
+            if state is RegistrationState.LOTTERY_OPEN:
+                status, seq = RegistrationStatus.LOTTERY_PENDING, None
+            elif _claim_seat(session, event_id, data.attendance_mode):
+                status, seq = RegistrationStatus.CONFIRMED, None
+            elif event.waitlist_enabled:
+                status, seq = RegistrationStatus.WAITLISTED, _next_waitlist_seq(session, event_id)
+            else:
+                raise EventFull(MESSAGES["full"])
+            registration = Registration(
+                event=event,
+                status=status,
+                attendance_mode=data.attendance_mode,
+                name=normalize_spaces(data.name),
+                furigana=normalize_furigana(data.furigana),
+                furigana_key=furigana_key(data.furigana),
+                email=data.email.strip(),
+                email_normalized=email_normalized,
+                organization_name=normalize_spaces(data.organization_name),
+                organization_type=data.organization_type,
+                prefecture_code=data.prefecture_code,
+                municipality_code=data.municipality_code,
+                answers=data.answers,
+                language=data.language,
+                waitlist_seq=seq,
+                manage_key=manage_key,
+                manage_token_hash=token_hash(token),
+                consented_at=now,
+                created_at=now,
+                confirmed_at=now if status is RegistrationStatus.CONFIRMED else None,
+            )
+            _apply_preferences(registration, event, data.preferences)
+            session.add(registration)
+            session.flush()
+            queue_message(session, _signup_message(status), registration)
+            result = SignupResult(registration.id, status, token)
+    except _AlreadyRegistered:
+        return _resend_manage_link(session, event_id, email_normalized)
+    except IntegrityError:
+        # A concurrent double submit won the unique index: same answer as above.
+        return _resend_manage_link(session, event_id, email_normalized)
+    return result
+
+
+class _AlreadyRegistered(Exception):
+    pass
+
+
+def _signup_message(status: RegistrationStatus) -> MessageKind:
+    return {
+        RegistrationStatus.CONFIRMED: MessageKind.CONFIRMATION,
+        RegistrationStatus.WAITLISTED: MessageKind.WAITLISTED,
+        RegistrationStatus.LOTTERY_PENDING: MessageKind.LOTTERY_ENTERED,
+    }[status]
+
+
+def update_registration(
+    session: Session,
+    registration_id: int,
+    *,
+    answers: dict[str, Any],
+    preferences: list[int],
+) -> None:
+    """Change answers and breakout preferences of an active registration."""
+    with write_transaction(session):
+        registration = session.get(Registration, registration_id, populate_existing=True)
+        if registration is None or not registration.is_active:
+            raise RegistrationError(MESSAGES["not_active"])
+        registration.answers = answers
+        _apply_preferences(registration, registration.event, preferences)
+        queue_message(session, MessageKind.REGISTRATION_UPDATED, registration)
+
+
+def _lock_pool(session: Session, event_id: int, mode: AttendanceMode) -> None:
+    """Serialise cancellations and sign-ups of one pool (a no-op on SQLite's single writer)."""
+    session.execute(
+        select(SeatPool.id)
+        .where(SeatPool.event_id == event_id, SeatPool.mode == mode)
+        .with_for_update()
+    )
+
+
+def promote_from_waitlist(
+    session: Session, event_id: int, mode: AttendanceMode, now: datetime
+) -> Registration | None:
+    """Give a freed seat to the first person waiting; call with the pool locked."""
+    candidate = session.execute(
+        select(Registration)
+        .where(
+            Registration.event_id == event_id,
+            Registration.attendance_mode == mode,
+            Registration.status == RegistrationStatus.WAITLISTED,
+        )
+        .order_by(Registration.waitlist_seq, Registration.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if candidate is None:
+        return None
+    candidate.status = RegistrationStatus.CONFIRMED
+    candidate.confirmed_at = now
+    queue_message(session, MessageKind.PROMOTED, candidate)
+    return candidate
+
+
+def cancel_registration(
+    session: Session, registration_id: int, *, now: datetime | None = None
+) -> Registration | None:
+    """Cancel; a confirmed seat goes to the first person waiting in the same transaction.
+
+    Returns the promoted registration, if any.
+    """
+    now = now or utcnow()
+    with write_transaction(session):
+        registration = session.get(Registration, registration_id, populate_existing=True)
+        if registration is None:
+            raise NotFound(_l("This registration does not exist."))
+        _lock_pool(session, registration.event_id, registration.attendance_mode)
+        session.refresh(registration, with_for_update=True)
+        if not registration.is_active:
+            raise RegistrationError(MESSAGES["not_active"])
+        was_confirmed = registration.status is RegistrationStatus.CONFIRMED
+        registration.status = RegistrationStatus.CANCELLED
+        registration.cancelled_at = now
+        queue_message(session, MessageKind.CANCELLED_BY_PARTICIPANT, registration)
+        promoted = None
+        if was_confirmed:
+            session.flush()
+            promoted = promote_from_waitlist(
+                session, registration.event_id, registration.attendance_mode, now
+            )
+            if promoted is None:
+                _release_seat(session, registration.event_id, registration.attendance_mode)
+    return promoted
