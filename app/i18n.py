@@ -6,7 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from flask_babel import get_locale
 
 LANGUAGE_COOKIE = "lang"
@@ -16,6 +16,8 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 def select_locale() -> str:
     """`?lang=` first (the visible switch), then the cookie it sets, then Accept-Language."""
     supported = current_app.config["SUPPORTED_LOCALES"]
+    if not has_request_context():  # CLI and workers: the default, unless forced per message
+        return str(supported[0])
     requested = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
     if requested in supported:
         g.language_choice = requested

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -58,6 +58,25 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class IsolatedClient(FlaskClient):
+    """Runs each request in its own app context, as a server would.
+
+    The `app` fixture keeps an app context pushed so tests can use `db.session`; without
+    this, requests would share that context's `g` (and CSRF token) and database session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        # Commit around the request: it sees what the test wrote, and the test then sees
+        # what it wrote (a still-open read transaction would keep an old snapshot).
+        if has_app_context():
+            db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            db.session.commit()
+        return response
+
+
 def make_app(database_url: str, **overrides: Any) -> Flask:
     config = {
         "TESTING": True,
@@ -68,7 +87,9 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
         "PUBLIC_BASE_URL": "http://localhost",
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -124,10 +124,14 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
 
     @property
     def effective_closes_at(self) -> datetime:
-        """Sign-up ends at the deadline, and in any case when the event starts."""
+        """Sign-up ends at the deadline, and in any case when the event starts.
+
+        Exhibitions are visited over weeks, so their visitors may register until the end.
+        """
+        latest = self.ends_at if self.kind is EventKind.EXHIBITION else self.starts_at
         if self.registration_closes_at is None:
-            return self.starts_at
-        return min(self.registration_closes_at, self.starts_at)
+            return latest
+        return min(self.registration_closes_at, latest)
 
     @property
     def lottery_open(self) -> bool:

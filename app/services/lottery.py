@@ -109,8 +109,11 @@ def draw(
                 queue_message(session, MessageKind.LOTTERY_WON, registration)
                 continue
             if event.waitlist_enabled:
+                # Take the number before changing the status: autoflush must not see one
+                # without the other (the database checks that every waiter has a number).
+                seq = _next_waitlist_seq(session, event_id)
                 registration.status = RegistrationStatus.WAITLISTED
-                registration.waitlist_seq = _next_waitlist_seq(session, event_id)
+                registration.waitlist_seq = seq
                 counts["waitlisted"] += 1
             else:
                 registration.status = RegistrationStatus.NOT_DRAWN

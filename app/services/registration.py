@@ -358,6 +358,9 @@ def update_registration(
         if registration is None or not registration.is_active:
             raise RegistrationError(MESSAGES["not_active"])
         registration.answers = answers
+        # Delete the old ranks before inserting new ones: (registration, rank) is unique.
+        registration.preferences = []
+        session.flush()
         _apply_preferences(registration, registration.event, preferences)
         queue_message(session, MessageKind.REGISTRATION_UPDATED, registration)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -11,6 +12,7 @@ from wtforms import (
     EmailField,
     Field,
     RadioField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -49,14 +51,13 @@ MODE_LABELS = {
 }
 
 
+def options(pairs: Iterable[tuple[str, Any]]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def _kana(_form: FlaskForm, field: Field) -> None:
     if field.data and not is_kana(field.data):
         raise ValidationError(_l("Please write your name's reading in hiragana or katakana."))
-
-
-def _not_blank(_form: FlaskForm, field: Field) -> None:
-    if field.data is not None and not normalize_spaces(str(field.data)):
-        raise ValidationError(_l("This field is required."))
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -69,7 +70,7 @@ class SignupFormBase(FlaskForm):
         message=_l("Please choose how you will take part."))])
     name = StringField(
         _l("Name"),
-        validators=[DataRequired(message=_l("Please enter your name.")), _not_blank,
+        validators=[DataRequired(message=_l("Please enter your name.")),
                     Length(max=100, message=_l("Please use at most %(max)d characters."))],
         render_kw={"autocomplete": "name"},
     )
@@ -141,7 +142,7 @@ def _question_field(question: Question, language: str) -> Field:
         else question.options
     )
     # Answers are stored under the Japanese option, whatever language the form was shown in.
-    choices = list(zip(question.options, options_shown, strict=True))
+    choices = options(zip(question.options, options_shown, strict=True))
     required_message = _l("Please answer this question.")
     description = question.help_text
     if question.kind is QuestionKind.TEXT:
@@ -167,7 +168,7 @@ def event_fields(event: Event, language: str) -> dict[str, Field]:
     for rank in range(1, min(event.max_preference_ranks, len(groups)) + 1):
         attributes[f"preference_{rank}"] = SelectField(
             _l("Discussion group, choice %(rank)d", rank=rank),
-            choices=[("", _l("(no preference)"))] + [(str(g.id), g.name) for g in groups],
+            choices=options([("", _l("(no preference)"))] + [(str(g.id), g.name) for g in groups]),
             validators=[Optional()],
         )
     return attributes
@@ -185,21 +186,21 @@ def answers_form_class(event: Event, language: str) -> type[FlaskForm]:
 
 
 def prepare_choices(form: SignupFormBase, event: Event, language: str) -> None:
-    form.attendance_mode.choices = [
+    form.attendance_mode.choices = options(
         (mode.value, MODE_LABELS[mode]) for mode in event.attendance_modes
-    ]
+    )
     if len(event.attendance_modes) == 1 and not form.attendance_mode.data:
         form.attendance_mode.data = event.attendance_modes[0].value
-    form.organization_type.choices = [("", _l("Please choose"))] + [
+    form.organization_type.choices = options([("", _l("Please choose"))] + [
         (kind.value, label) for kind, label in ORGANIZATION_TYPE_LABELS.items()
-    ]
-    form.prefecture.choices = [("", _l("Please choose"))] + [
+    ])
+    form.prefecture.choices = options([("", _l("Please choose"))] + [
         (p.code, p.name_en if language == "en" else p.name) for p in geo.prefectures()
-    ]
+    ])
     municipalities = geo.municipalities(form.prefecture.data) if form.prefecture.data else []
-    form.municipality.choices = [("", _l("Please choose"))] + [
-        (m.code, m.name) for m in municipalities
-    ]
+    form.municipality.choices = options([("", _l("Please choose"))] + [
+        (m.code, m.label) for m in municipalities
+    ])
 
 
 def question_answers(form: SignupFormBase, event: Event) -> dict[str, Any]:

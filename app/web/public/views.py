@@ -123,7 +123,7 @@ def privacy() -> ResponseReturnValue:
 def municipalities(prefecture_code: str) -> ResponseReturnValue:
     if geo.prefecture(prefecture_code) is None:
         abort(404)
-    response = jsonify([{"code": m.code, "name": m.name} for m in
+    response = jsonify([{"code": m.code, "name": m.label} for m in
                         geo.municipalities(prefecture_code)])
     response.cache_control.public = True
     response.cache_control.max_age = 86400

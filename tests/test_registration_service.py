@@ -1,0 +1,322 @@
+"""The registration use cases against the real database: seats, waitlist, duplicates, cancel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import OutboxMessage, Registration, SeatPool
+from app.models.enums import (
+    AttendanceMode,
+    EventFormat,
+    EventStatus,
+    MessageKind,
+    RegistrationStatus,
+)
+from app.orm import utcnow
+from app.services import registration as service
+from app.services.errors import NotFound
+from app.services.tokens import token_hash
+from tests.factories import add_groups, make_event, signup
+
+
+def messages_for(email: str) -> list[MessageKind]:
+    return list(db.session.execute(
+        select(OutboxMessage.kind).where(OutboxMessage.recipient == email)
+        .order_by(OutboxMessage.id)).scalars())
+
+
+def pool_taken(event_id: int, mode: AttendanceMode = AttendanceMode.IN_PERSON) -> int:
+    return db.session.execute(select(SeatPool.taken).where(
+        SeatPool.event_id == event_id, SeatPool.mode == mode)).scalar_one()
+
+
+def test_confirms_while_seats_last_then_waitlists_in_order(app):
+    event = make_event(capacity=2)
+    results = [service.register(db.session, event.id, signup(f"p{i}@example.jp"))
+               for i in range(5)]
+    assert [r.status for r in results] == [RegistrationStatus.CONFIRMED] * 2 + [
+        RegistrationStatus.WAITLISTED] * 3
+    assert pool_taken(event.id) == 2
+    waiting = [db.session.get(Registration, r.registration_id) for r in results[2:]]
+    assert [service.waitlist_position(db.session, r) for r in waiting] == [1, 2, 3]
+    assert messages_for("p0@example.jp") == [MessageKind.CONFIRMATION]
+    assert messages_for("p4@example.jp") == [MessageKind.WAITLISTED]
+
+
+def test_full_event_without_waitlist_refuses(app):
+    event = make_event(capacity=1, waitlist_enabled=False)
+    service.register(db.session, event.id, signup("a@example.jp"))
+    with pytest.raises(service.EventFull):
+        service.register(db.session, event.id, signup("b@example.jp"))
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
+    assert messages_for("b@example.jp") == []
+
+
+def test_unlimited_capacity_always_confirms(app):
+    event = make_event(capacity=None)
+    for i in range(20):
+        result = service.register(db.session, event.id, signup(f"v{i}@example.jp"))
+        assert result.status is RegistrationStatus.CONFIRMED
+    assert pool_taken(event.id) == 20
+
+
+def test_same_address_twice_creates_nothing_and_resends_the_link(app):
+    event = make_event(capacity=5)
+    first = service.register(db.session, event.id, signup("Taro@Example.jp"))
+    again = service.register(db.session, event.id, signup(" ｔａｒｏ@example.JP ", name="他人"))
+    assert again.already_registered and again.manage_token is None
+    assert again.registration_id == first.registration_id
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
+    assert pool_taken(event.id) == 1
+    kinds = list(db.session.execute(select(OutboxMessage.kind).order_by(OutboxMessage.id))
+                 .scalars())
+    assert kinds == [MessageKind.CONFIRMATION, MessageKind.MANAGE_LINK]
+    link_message = db.session.execute(select(OutboxMessage).where(
+        OutboxMessage.kind == MessageKind.MANAGE_LINK)).scalar_one()
+    assert first.manage_token in link_message.body_text
+    assert link_message.recipient == "Taro@Example.jp"
+
+
+def test_register_again_after_cancelling(app):
+    event = make_event(capacity=1)
+    first = service.register(db.session, event.id, signup("a@example.jp"))
+    service.cancel_registration(db.session, first.registration_id)
+    again = service.register(db.session, event.id, signup("a@example.jp"))
+    assert again.status is RegistrationStatus.CONFIRMED and not again.already_registered
+    assert pool_taken(event.id) == 1
+
+
+def test_cancelling_a_confirmed_seat_promotes_the_first_waiting(app):
+    event = make_event(capacity=1)
+    holder = service.register(db.session, event.id, signup("holder@example.jp"))
+    first = service.register(db.session, event.id, signup("first@example.jp"))
+    service.register(db.session, event.id, signup("second@example.jp"))
+    promoted = service.cancel_registration(db.session, holder.registration_id)
+    assert promoted is not None and promoted.id == first.registration_id
+    db.session.expire_all()
+    assert db.session.get(Registration, first.registration_id).status is (
+        RegistrationStatus.CONFIRMED)
+    assert pool_taken(event.id) == 1
+    assert messages_for("first@example.jp")[-1] is MessageKind.PROMOTED
+    assert messages_for("holder@example.jp")[-1] is MessageKind.CANCELLED_BY_PARTICIPANT
+    second = db.session.execute(select(Registration).where(
+        Registration.email == "second@example.jp")).scalar_one()
+    assert service.waitlist_position(db.session, second) == 1
+
+
+def test_cancelling_without_waitlist_frees_the_seat(app):
+    event = make_event(capacity=1)
+    holder = service.register(db.session, event.id, signup("holder@example.jp"))
+    assert service.cancel_registration(db.session, holder.registration_id) is None
+    assert pool_taken(event.id) == 0
+    assert service.register(db.session, event.id, signup("new@example.jp")).status is (
+        RegistrationStatus.CONFIRMED)
+
+
+def test_cancelling_a_waitlisted_registration_keeps_the_seats(app):
+    event = make_event(capacity=1)
+    service.register(db.session, event.id, signup("holder@example.jp"))
+    waiting = service.register(db.session, event.id, signup("waiting@example.jp"))
+    assert service.cancel_registration(db.session, waiting.registration_id) is None
+    assert pool_taken(event.id) == 1
+
+
+def test_cancelling_twice_is_refused(app):
+    event = make_event()
+    result = service.register(db.session, event.id, signup())
+    service.cancel_registration(db.session, result.registration_id)
+    with pytest.raises(service.RegistrationError):
+        service.cancel_registration(db.session, result.registration_id)
+    assert pool_taken(event.id) == 0
+
+
+def test_hybrid_events_count_each_mode_separately(app):
+    event = make_event(event_format=EventFormat.HYBRID, capacity=1, online_capacity=2)
+    venue = service.register(db.session, event.id, signup("v1@example.jp"))
+    venue_full = service.register(db.session, event.id, signup("v2@example.jp"))
+    online = [service.register(db.session, event.id, signup(
+        f"o{i}@example.jp", attendance_mode=AttendanceMode.ONLINE)) for i in range(3)]
+    assert venue.status is RegistrationStatus.CONFIRMED
+    assert venue_full.status is RegistrationStatus.WAITLISTED
+    assert [r.status for r in online] == [RegistrationStatus.CONFIRMED] * 2 + [
+        RegistrationStatus.WAITLISTED]
+    # A freed venue seat goes to the venue waitlist, never to an online waiter.
+    service.cancel_registration(db.session, venue.registration_id)
+    db.session.expire_all()
+    assert db.session.get(Registration, venue_full.registration_id).status is (
+        RegistrationStatus.CONFIRMED)
+    assert db.session.get(Registration, online[2].registration_id).status is (
+        RegistrationStatus.WAITLISTED)
+
+
+def test_an_in_person_only_event_refuses_online_attendance(app):
+    event = make_event()
+    with pytest.raises(service.RegistrationError) as raised:
+        service.register(db.session, event.id, signup(attendance_mode=AttendanceMode.ONLINE))
+    assert raised.value.field == "attendance_mode"
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"status": EventStatus.CANCELLED}, service.RegistrationClosed),
+        ({"registration_opens_at_delta": timedelta(hours=1)}, service.RegistrationClosed),
+        ({"registration_closes_at_delta": timedelta(hours=-1)}, service.RegistrationClosed),
+    ],
+)
+def test_closed_events_accept_nobody(app, changes, error):
+    now = utcnow()
+    fields = {}
+    if "status" in changes:
+        fields["status"] = changes["status"]
+    if "registration_opens_at_delta" in changes:
+        fields["registration_opens_at"] = now + changes["registration_opens_at_delta"]
+    if "registration_closes_at_delta" in changes:
+        fields["registration_closes_at"] = now + changes["registration_closes_at_delta"]
+        fields["registration_opens_at"] = now - timedelta(days=2)
+    event = make_event(**fields)
+    with pytest.raises(error):
+        service.register(db.session, event.id, signup())
+    assert db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0
+
+
+def test_signup_closes_when_the_event_starts_even_before_the_deadline(app):
+    now = utcnow()
+    event = make_event(starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=2),
+                       registration_opens_at=now - timedelta(days=3),
+                       registration_closes_at=now + timedelta(hours=1))
+    assert service.registration_state(event, now) is service.RegistrationState.CLOSED
+    with pytest.raises(service.RegistrationClosed):
+        service.register(db.session, event.id, signup())
+
+
+def test_registration_states(app):
+    now = utcnow()
+    state = service.registration_state
+    states = service.RegistrationState
+    event = make_event(capacity=1, now=now)
+    assert state(event, now) is states.OPEN
+    assert state(event, event.effective_closes_at - timedelta(hours=2)) is states.CLOSING_SOON
+    assert state(event, event.registration_opens_at - timedelta(seconds=1)) is states.NOT_YET_OPEN
+    assert state(event, event.effective_closes_at) is states.CLOSED
+    service.register(db.session, event.id, signup(), now=now)
+    db.session.refresh(event.seat_pools[0])
+    assert state(event, now) is states.WAITLIST_OPEN
+    event.waitlist_enabled = False
+    assert state(event, now) is states.FULL
+    event.status = EventStatus.DRAFT
+    assert state(event, now) is states.DRAFT
+    event.status = EventStatus.CANCELLED
+    assert state(event, now) is states.CANCELLED
+
+
+def test_drafts_are_not_public(app):
+    event = make_event(status=EventStatus.DRAFT)
+    with pytest.raises(NotFound):
+        service.get_event(db.session, event.slug)
+    assert service.get_event(db.session, event.slug, published_only=False).id == event.id
+
+
+def test_names_furigana_and_emails_are_normalised(app):
+    event = make_event()
+    result = service.register(db.session, event.id, signup(
+        "ＨＡＮＡＫＯ@Example.JP", name="  佐藤　 花子 ", furigana="ｻﾄｳ　ﾊﾅｺ"))
+    registration = db.session.get(Registration, result.registration_id)
+    assert registration.name == "佐藤 花子"
+    assert registration.furigana == "さとう はなこ"
+    assert registration.furigana_key == "さとうはなこ"
+    assert registration.email_normalized == "hanako@example.jp"
+
+
+def test_manage_tokens_are_long_random_and_stored_only_as_a_hash(app):
+    event = make_event()
+    tokens = [service.register(db.session, event.id, signup(f"t{i}@example.jp")).manage_token
+              for i in range(3)]
+    assert len(set(tokens)) == 3
+    for token in tokens:
+        assert token and len(token) >= 43  # 256 bits in URL-safe base64
+        registration = service.get_registration_by_token(db.session, token)
+        assert registration.manage_token_hash == token_hash(token)
+        stored = db.session.execute(text(
+            "SELECT manage_key, manage_token_hash FROM registrations WHERE id = :id"),
+            {"id": registration.id}).one()
+        assert token not in stored
+    for bad in ["", "x", tokens[0][:-1], tokens[0] + "A", "A" * 500]:
+        with pytest.raises(NotFound):
+            service.get_registration_by_token(db.session, bad)
+
+
+def test_tokens_depend_on_the_secret_key(app):
+    from app.services.tokens import manage_token
+
+    key = "00" * 32
+    with_first_secret = manage_token(key)
+    app.config["SECRET_KEY"] = "another-secret"
+    assert manage_token(key) != with_first_secret
+
+
+def test_preferences_are_ranked_validated_and_truncated(app):
+    event = make_event()
+    names = ["企業連携", "地域福祉", "地域コミュニティ", "多文化共生全般"]
+    groups = add_groups(event, names, ranks=2)
+    ids = [group.id for group in groups]
+    result = service.register(db.session, event.id, signup(preferences=[ids[2], ids[0], ids[1]]))
+    registration = db.session.get(Registration, result.registration_id)
+    assert [(p.rank, p.group_id) for p in registration.preferences] == [(1, ids[2]), (2, ids[0])]
+    with pytest.raises(service.RegistrationError):
+        service.register(db.session, event.id, signup("b@example.jp", preferences=[ids[1], ids[1]]))
+    other = make_event()
+    foreign = add_groups(other, ["他のイベント"])[0]
+    with pytest.raises(service.RegistrationError):
+        service.register(db.session, event.id, signup("c@example.jp", preferences=[foreign.id]))
+    # A refused sign-up leaves no seat taken and no message behind.
+    assert pool_taken(event.id) == 1
+    assert messages_for("b@example.jp") == [] and messages_for("c@example.jp") == []
+
+
+def test_update_changes_answers_and_preferences(app):
+    event = make_event()
+    groups = add_groups(event, ["A", "B"], ranks=2)
+    result = service.register(db.session, event.id, signup(preferences=[groups[0].id]))
+    service.update_registration(db.session, result.registration_id, answers={"q": "はい"},
+                                preferences=[groups[1].id, groups[0].id])
+    registration = db.session.get(Registration, result.registration_id)
+    db.session.refresh(registration)
+    assert registration.answers == {"q": "はい"}
+    assert [p.group_id for p in registration.preferences] == [groups[1].id, groups[0].id]
+    assert messages_for("taro@example.jp")[-1] is MessageKind.REGISTRATION_UPDATED
+
+
+def test_the_database_refuses_overbooking_on_its_own(app):
+    event = make_event(capacity=1)
+    with pytest.raises(IntegrityError):
+        db.session.execute(update(SeatPool).where(SeatPool.event_id == event.id)
+                           .values(taken=2))
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_the_database_refuses_a_second_active_registration(app):
+    event = make_event(capacity=5)
+    first = service.register(db.session, event.id, signup())
+    registration = db.session.get(Registration, first.registration_id)
+    clone = Registration(**{
+        column: getattr(registration, column) for column in (
+            "event_id", "status", "attendance_mode", "name", "furigana", "furigana_key",
+            "email", "email_normalized", "organization_name", "organization_type",
+            "prefecture_code", "municipality_code", "answers", "manage_key", "consented_at")
+    }, manage_token_hash="f" * 64)
+    db.session.add(clone)
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    clone = db.session.merge(clone)
+    clone.status = RegistrationStatus.CANCELLED
+    clone.cancelled_at = utcnow()
+    db.session.add(clone)
+    db.session.commit()  # a cancelled duplicate is history, not a conflict
