@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session, scoped_session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# Services accept the request's scoped session as well as a plain one.
+SessionLike = Session | scoped_session[Any]
+
 
 def configure_engine(engine: Engine) -> None:
     """On SQLite: WAL, a busy timeout, foreign keys, and BEGIN under our control.
@@ -39,7 +42,7 @@ def configure_engine(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction(session: Session | scoped_session[Session]) -> Iterator[Session]:
+def write_transaction(session: SessionLike) -> Iterator[Session]:
     """One short transaction that takes the write lock up front (SQLite) and commits once.
 
     Any read transaction the request had open is ended first: decisions must be made on
@@ -55,3 +58,4 @@ def write_transaction(session: Session | scoped_session[Session]) -> Iterator[Se
     except BaseException:
         session.rollback()
         raise
+

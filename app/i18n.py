@@ -21,7 +21,7 @@ def select_locale() -> str:
     requested = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
     if requested in supported:
         g.language_choice = requested
-        return requested
+        return str(requested)
     return request.accept_languages.best_match(supported) or supported[0]
 
 

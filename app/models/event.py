@@ -32,7 +32,7 @@ from app.models.enums import (
 from app.orm import JSONType, utcnow
 
 
-class Event(db.Model):  # type: ignore[name-defined,misc]
+class Event(db.Model):  # type: ignore[name-defined]
     __tablename__ = "events"
     __table_args__ = (
         CheckConstraint("ends_at >= starts_at", name="ends_after_start"),
@@ -148,7 +148,7 @@ class Event(db.Model):  # type: ignore[name-defined,misc]
         return f"<Event {self.slug}>"
 
 
-class SeatPool(db.Model):  # type: ignore[name-defined,misc]
+class SeatPool(db.Model):  # type: ignore[name-defined]
     """Seats per attendance mode; `taken` counts confirmed registrations.
 
     Sign-up claims a seat with one conditional UPDATE (`taken < capacity`), so the
@@ -176,7 +176,7 @@ class SeatPool(db.Model):  # type: ignore[name-defined,misc]
         return None if self.capacity is None else max(self.capacity - self.taken, 0)
 
 
-class ProgrammeSession(db.Model):  # type: ignore[name-defined,misc]
+class ProgrammeSession(db.Model):  # type: ignore[name-defined]
     __tablename__ = "programme_sessions"
     __table_args__ = (CheckConstraint("ends_at >= starts_at", name="ends_after_start"),)
 
@@ -196,7 +196,7 @@ class ProgrammeSession(db.Model):  # type: ignore[name-defined,misc]
     breakout_groups: Mapped[list[BreakoutGroup]] = relationship(back_populates="session")
 
 
-class EventPerson(db.Model):  # type: ignore[name-defined,misc]
+class EventPerson(db.Model):  # type: ignore[name-defined]
     """A moderator, speaker or facilitator, of the whole event or of one session."""
 
     __tablename__ = "event_people"
@@ -216,7 +216,7 @@ class EventPerson(db.Model):  # type: ignore[name-defined,misc]
     session: Mapped[ProgrammeSession | None] = relationship(back_populates="people")
 
 
-class BreakoutGroup(db.Model):  # type: ignore[name-defined,misc]
+class BreakoutGroup(db.Model):  # type: ignore[name-defined]
     __tablename__ = "breakout_groups"
     __table_args__ = (
         UniqueConstraint("event_id", "name", name="uq_breakout_groups_event_name"),
@@ -240,7 +240,7 @@ class BreakoutGroup(db.Model):  # type: ignore[name-defined,misc]
     session: Mapped[ProgrammeSession | None] = relationship(back_populates="breakout_groups")
 
 
-class Question(db.Model):  # type: ignore[name-defined,misc]
+class Question(db.Model):  # type: ignore[name-defined]
     """A custom question of the sign-up form; answers are stored under `key`."""
 
     __tablename__ = "questions"
@@ -265,7 +265,7 @@ class Question(db.Model):  # type: ignore[name-defined,misc]
     event: Mapped[Event] = relationship(back_populates="questions")
 
 
-class Exhibitor(db.Model):  # type: ignore[name-defined,misc]
+class Exhibitor(db.Model):  # type: ignore[name-defined]
     """A municipality or organisation presenting at an exhibition."""
 
     __tablename__ = "exhibitors"

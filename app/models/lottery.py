@@ -12,7 +12,7 @@ from app.extensions import db
 from app.orm import JSONType, utcnow
 
 
-class LotteryDraw(db.Model):  # type: ignore[name-defined,misc]
+class LotteryDraw(db.Model):  # type: ignore[name-defined]
     __tablename__ = "lottery_draws"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,7 +13,7 @@ from app.models.enums import MessageKind, OutboxStatus, db_enum
 from app.orm import JSONType, utcnow
 
 
-class OutboxMessage(db.Model):  # type: ignore[name-defined,misc]
+class OutboxMessage(db.Model):  # type: ignore[name-defined]
     __tablename__ = "outbox_messages"
     __table_args__ = (
         Index("ix_outbox_messages_due", "status", "next_attempt_at"),

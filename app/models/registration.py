@@ -22,7 +22,7 @@ from app.orm import JSONType, utcnow
 _ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{status.value}'" for status in ACTIVE_STATUSES))
 
 
-class Registration(db.Model):  # type: ignore[name-defined,misc]
+class Registration(db.Model):  # type: ignore[name-defined]
     __tablename__ = "registrations"
     __table_args__ = (
         # One active registration per person and event; cancelled ones may repeat.
@@ -88,7 +88,7 @@ class Registration(db.Model):  # type: ignore[name-defined,misc]
         return f"<Registration {self.id} {self.status}>"
 
 
-class BreakoutPreference(db.Model):  # type: ignore[name-defined,misc]
+class BreakoutPreference(db.Model):  # type: ignore[name-defined]
     __tablename__ = "breakout_preferences"
     __table_args__ = (
         UniqueConstraint("registration_id", "rank", name="uq_breakout_preferences_rank"),

@@ -8,8 +8,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
+from app.database import SessionLike
 from app.models import Event
 from app.models.enums import EventFormat, EventKind, EventStatus
 
@@ -50,7 +51,7 @@ def _month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def upcoming_events(session: Session, filters: EventFilters, now: datetime) -> list[Event]:
+def upcoming_events(session: SessionLike, filters: EventFilters, now: datetime) -> list[Event]:
     query = (
         select(Event)
         .where(Event.status != EventStatus.DRAFT, Event.ends_at >= now)

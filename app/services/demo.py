@@ -13,10 +13,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from app import geo
-from app.database import write_transaction
+from app.database import SessionLike, write_transaction
 from app.demo_data import DEMO_EVENTS, EventSpec, Person, Schedule
 from app.models import (
     BreakoutGroup,
@@ -35,7 +34,7 @@ REGISTRATION_OPENED_AT = time(10, 0)
 LOTTERY_DRAW_AT = time(10, 0)
 
 
-def load_demo(session: Session, today: date) -> list[str]:
+def load_demo(session: SessionLike, today: date) -> list[str]:
     """Create each demo event that does not exist yet; one line per event saying what happened.
 
     `today` is the date in Tokyo. Each event is written in its own transaction, so an
@@ -44,7 +43,7 @@ def load_demo(session: Session, today: date) -> list[str]:
     return [_load_one(session, spec, today) for spec in DEMO_EVENTS]
 
 
-def _load_one(session: Session, spec: EventSpec, today: date) -> str:
+def _load_one(session: SessionLike, spec: EventSpec, today: date) -> str:
     present = f"{spec.slug}: already present, left untouched"
     try:
         with write_transaction(session):
@@ -61,7 +60,7 @@ def _load_one(session: Session, spec: EventSpec, today: date) -> str:
     return f"{spec.slug}: created ({spec.title})"
 
 
-def _exists(session: Session, slug: str) -> bool:
+def _exists(session: SessionLike, slug: str) -> bool:
     return session.scalar(select(Event.id).where(Event.slug == slug)) is not None
 
 

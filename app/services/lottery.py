@@ -16,9 +16,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.database import write_transaction
+from app.database import SessionLike, write_transaction
 from app.models import Event, LotteryDraw, Registration
 from app.models.enums import MessageKind, RegistrationMode, RegistrationStatus
 from app.orm import utcnow
@@ -65,7 +64,7 @@ def drawn_order(entrants: list[list[Any]], seed: str) -> list[int]:
 
 
 def draw(
-    session: Session,
+    session: SessionLike,
     event_id: int,
     *,
     seed: str | None = None,
@@ -146,7 +145,7 @@ def draw(
                        counts["not_drawn"])
 
 
-def verify_draw(session: Session, event_id: int) -> bool:
+def verify_draw(session: SessionLike, event_id: int) -> bool:
     """Re-run the recorded draw from its seed and inputs; true when the order is identical."""
     record = session.execute(
         select(LotteryDraw).where(LotteryDraw.event_id == event_id)

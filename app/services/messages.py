@@ -11,8 +11,8 @@ from typing import Any
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
 
+from app.database import SessionLike
 from app.models import OutboxMessage, Registration
 from app.models.enums import MessageKind
 from app.services.tokens import manage_token
@@ -38,7 +38,7 @@ def manage_url(registration: Registration) -> str:
 
 
 def queue_message(
-    session: Session, kind: MessageKind, registration: Registration, **context: Any
+    session: SessionLike, kind: MessageKind, registration: Registration, **context: Any
 ) -> OutboxMessage:
     event = registration.event
     with force_locale(registration.language):

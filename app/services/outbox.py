@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.database import write_transaction
+from app.database import SessionLike, write_transaction
 from app.models import OutboxMessage
 from app.models.enums import OutboxStatus
 from app.orm import utcnow
@@ -15,7 +14,7 @@ from app.orm import utcnow
 Backend = Callable[[OutboxMessage], None]
 
 
-def deliver_pending(session: Session, backend: Backend, limit: int = 100) -> int:
+def deliver_pending(session: SessionLike, backend: Backend, limit: int = 100) -> int:
     """Hand due messages to the backend; each is marked sent only after it was accepted."""
     delivered = 0
     with write_transaction(session):

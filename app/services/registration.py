@@ -16,9 +16,8 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from app.database import write_transaction
+from app.database import SessionLike, write_transaction
 from app.models import BreakoutPreference, Event, Registration, SeatPool
 from app.models.enums import (
     ACTIVE_STATUSES,
@@ -144,7 +143,7 @@ class SignupResult:
     already_registered: bool = False
 
 
-def get_event(session: Session, slug: str, *, published_only: bool = True) -> Event:
+def get_event(session: SessionLike, slug: str, *, published_only: bool = True) -> Event:
     """Load an event by slug; raises NotFound for unknown slugs and, publicly, drafts."""
     event = session.execute(select(Event).where(Event.slug == slug)).scalar_one_or_none()
     if event is None or (published_only and event.status is EventStatus.DRAFT):
@@ -152,7 +151,7 @@ def get_event(session: Session, slug: str, *, published_only: bool = True) -> Ev
     return event
 
 
-def get_registration_by_token(session: Session, token: str) -> Registration:
+def get_registration_by_token(session: SessionLike, token: str) -> Registration:
     """Load a registration from its manage token; raises NotFound for any unknown token."""
     if not token or len(token) > 100:
         raise NotFound(_l("This link is not valid. Please use the link in your latest email."))
@@ -164,7 +163,7 @@ def get_registration_by_token(session: Session, token: str) -> Registration:
     return registration
 
 
-def waitlist_position(session: Session, registration: Registration) -> int | None:
+def waitlist_position(session: SessionLike, registration: Registration) -> int | None:
     if registration.status is not RegistrationStatus.WAITLISTED:
         return None
     ahead = session.execute(
@@ -197,7 +196,7 @@ def _check_open(event: Event, mode: AttendanceMode, now: datetime) -> Registrati
     raise (EventFull if reason == "full" else RegistrationClosed)(MESSAGES[reason])
 
 
-def _claim_seat(session: Session, event_id: int, mode: AttendanceMode) -> bool:
+def _claim_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> bool:
     """One conditional UPDATE: true when a seat was free and is now ours."""
     result = session.execute(
         update(SeatPool)
@@ -212,7 +211,7 @@ def _claim_seat(session: Session, event_id: int, mode: AttendanceMode) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _release_seat(session: Session, event_id: int, mode: AttendanceMode) -> None:
+def _release_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> None:
     session.execute(
         update(SeatPool)
         .where(SeatPool.event_id == event_id, SeatPool.mode == mode)
@@ -221,7 +220,7 @@ def _release_seat(session: Session, event_id: int, mode: AttendanceMode) -> None
     )
 
 
-def _next_waitlist_seq(session: Session, event_id: int) -> int:
+def _next_waitlist_seq(session: SessionLike, event_id: int) -> int:
     seq = session.execute(
         update(Event)
         .where(Event.id == event_id)
@@ -232,7 +231,7 @@ def _next_waitlist_seq(session: Session, event_id: int) -> int:
     return int(seq)
 
 
-def _find_active(session: Session, event_id: int, email_normalized: str) -> Registration | None:
+def _find_active(session: SessionLike, event_id: int, email_normalized: str) -> Registration | None:
     return session.execute(
         select(Registration).where(
             Registration.event_id == event_id,
@@ -242,7 +241,7 @@ def _find_active(session: Session, event_id: int, email_normalized: str) -> Regi
     ).scalar_one_or_none()
 
 
-def _resend_manage_link(session: Session, event_id: int, email_normalized: str) -> SignupResult:
+def _resend_manage_link(session: SessionLike, event_id: int, email_normalized: str) -> SignupResult:
     with write_transaction(session):
         existing = _find_active(session, event_id, email_normalized)
         if existing is None:  # cancelled meanwhile: let the caller try again
@@ -271,7 +270,7 @@ def _apply_preferences(
 
 
 def register(
-    session: Session, event_id: int, data: RegistrationInput, *, now: datetime | None = None
+    session: SessionLike, event_id: int, data: RegistrationInput, *, now: datetime | None = None
 ) -> SignupResult:
     """Sign someone up: confirmed if a seat is free, else waitlisted, or entered in the lottery.
 
@@ -346,7 +345,7 @@ def _signup_message(status: RegistrationStatus) -> MessageKind:
 
 
 def update_registration(
-    session: Session,
+    session: SessionLike,
     registration_id: int,
     *,
     answers: dict[str, Any],
@@ -365,7 +364,7 @@ def update_registration(
         queue_message(session, MessageKind.REGISTRATION_UPDATED, registration)
 
 
-def _lock_pool(session: Session, event_id: int, mode: AttendanceMode) -> None:
+def _lock_pool(session: SessionLike, event_id: int, mode: AttendanceMode) -> None:
     """Serialise cancellations and sign-ups of one pool (a no-op on SQLite's single writer)."""
     session.execute(
         select(SeatPool.id)
@@ -375,7 +374,7 @@ def _lock_pool(session: Session, event_id: int, mode: AttendanceMode) -> None:
 
 
 def promote_from_waitlist(
-    session: Session, event_id: int, mode: AttendanceMode, now: datetime
+    session: SessionLike, event_id: int, mode: AttendanceMode, now: datetime
 ) -> Registration | None:
     """Give a freed seat to the first person waiting; call with the pool locked."""
     candidate = session.execute(
@@ -397,7 +396,7 @@ def promote_from_waitlist(
 
 
 def cancel_registration(
-    session: Session, registration_id: int, *, now: datetime | None = None
+    session: SessionLike, registration_id: int, *, now: datetime | None = None
 ) -> Registration | None:
     """Cancel; a confirmed seat goes to the first person waiting in the same transaction.
 

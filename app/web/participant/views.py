@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -39,7 +39,7 @@ def _load(token: str) -> Registration:
 
 
 @bp.after_request
-def private(response):  # type: ignore[no-untyped-def]
+def private(response: Response) -> Response:
     # The URL is the key: keep it out of caches and out of other sites' Referer headers.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -84,7 +84,7 @@ def edit(token: str) -> ResponseReturnValue:
             try:
                 update_registration(
                     db.session, registration.id,
-                    answers=question_answers(form, event),  # type: ignore[arg-type]
+                    answers=question_answers(form, event),
                     preferences=ranked_preferences(form, event),
                 )
             except DomainError as error:
