@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_babel import lazy_gettext
 
 from app.config import build_config
 
@@ -25,7 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (the whole schema, for Alembic)
     from app.database import configure_engine
-    from app.extensions import babel, csrf, db, limiter, migrate
+    from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
 
     db.init_app(app)
@@ -35,14 +36,20 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "console.login"
+    login_manager.login_message = lazy_gettext("Please sign in to continue.")
+    login_manager.session_protection = "strong"
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.web.console import bp as console_bp
     from app.web.participant import bp as participant_bp
     from app.web.public import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(participant_bp)
+    app.register_blueprint(console_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -7,6 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ def migrated_database(database_url: str) -> str:
 
     app = make_app(database_url)
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         db.engine.dispose()
     return database_url
 
@@ -113,14 +114,23 @@ def _empty_all_tables() -> None:
     db.session.commit()
 
 
+@contextmanager
+def app_context_for(database_url: str, **overrides: Any) -> Iterator[Flask]:
+    """An app with its own settings, inside its context; the tables are emptied afterwards."""
+    app = make_app(database_url, **overrides)
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            _empty_all_tables()
+            db.engine.dispose()
+
+
 @pytest.fixture
 def app(migrated_database: str) -> Iterator[Flask]:
-    app = make_app(migrated_database)
-    with app.app_context():
+    with app_context_for(migrated_database) as app:
         yield app
-        db.session.remove()
-        _empty_all_tables()
-        db.engine.dispose()
 
 
 @pytest.fixture

@@ -121,3 +121,46 @@ def form_data(csrf_token: str, email: str = "taro@example.jp", **fields: str) ->
     }
     data.update(fields)
     return data
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(email: str = "organizer@example.lg.jp", role: str = "organizer",
+              events: list[Event] | None = None, event_role: str = "organizer") -> Any:
+    """An account, optionally a member of some events."""
+    from app.models import EventMembership, User
+    from app.models.enums import MembershipRole, UserRole
+    from app.services.accounts import hash_password
+
+    user = User(email=email, password_hash=hash_password(PASSWORD), role=UserRole(role))
+    user.memberships = [EventMembership(event=event, role=MembershipRole(event_role))
+                        for event in events or []]
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+class AuthActions:
+    """Signs a test client in and out through the real login form."""
+
+    def __init__(self, client: Any, language: str = "en") -> None:
+        self.client = client
+        client.set_cookie("lang", language)  # the tests read English messages
+
+    def login(self, email: str = "organizer@example.lg.jp", password: str = PASSWORD) -> Any:
+        import re
+
+        page = self.client.get("/console/login")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+        assert token
+        return self.client.post("/console/login", data={
+            "csrf_token": token.group(1), "email": email, "password": password})
+
+    def csrf_token(self) -> str:
+        import re
+
+        page = self.client.get("/console/password")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+        assert token
+        return token.group(1)

@@ -12,11 +12,14 @@ from app.models.event import (
 from app.models.lottery import LotteryDraw
 from app.models.outbox import OutboxMessage
 from app.models.registration import BreakoutPreference, Registration
+from app.models.user import AuditEntry, EventMembership, User
 
 __all__ = [
+    "AuditEntry",
     "BreakoutGroup",
     "BreakoutPreference",
     "Event",
+    "EventMembership",
     "EventPerson",
     "Exhibitor",
     "LotteryDraw",
@@ -25,4 +28,5 @@ __all__ = [
     "Question",
     "Registration",
     "SeatPool",
+    "User",
 ]

@@ -104,6 +104,27 @@ class MessageKind(StrEnum):
     CANCELLED_BY_PARTICIPANT = "cancelled_by_participant"
     MANAGE_LINK = "manage_link"
     REGISTRATION_UPDATED = "registration_updated"
+    CANCELLED_BY_ORGANIZER = "cancelled_by_organizer"
+    EVENT_CHANGED = "event_changed"
+    EVENT_CANCELLED = "event_cancelled"
+    ANNOUNCEMENT = "announcement"
+    GROUP_ASSIGNED = "group_assigned"
+    REMINDER = "reminder"
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 (a message kind, not a secret)
+
+
+class UserRole(StrEnum):
+    ADMIN = "admin"
+    ORGANIZER = "organizer"
+    VIEWER = "viewer"
+
+
+class MembershipRole(StrEnum):
+    """A user's part in one event: organisers edit it, viewers only read."""
+
+    ORGANIZER = "organizer"
+    VIEWER = "viewer"
 
 
 def db_enum(enum_class: type[StrEnum], **kwargs: Any) -> Enum:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, request, url_for
 
 from app import i18n
+from app.models import Question
 from app.web.public.forms import preference_fields
 
 
@@ -27,6 +28,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["current_language"] = i18n.current_language
     app.jinja_env.globals["url_for_language"] = url_for_language
     app.jinja_env.globals["preference_fields"] = preference_fields
+    app.jinja_env.globals["answer_text"] = answer_text
     app.jinja_env.filters["isodate"] = lambda text: i18n.format_local_date(
         date.fromisoformat(text))
 
@@ -41,3 +43,12 @@ def register(app: Flask) -> None:
                 httponly=True, secure=app.config["SESSION_COOKIE_SECURE"],
             )
         return response
+
+
+def answer_text(question: Question, answer: Any) -> str:
+    """An answer as the reader's language shows it: options are stored in Japanese."""
+    values = answer if isinstance(answer, list) else [answer]
+    if i18n.current_language() == "en" and len(question.options_en) == len(question.options):
+        english = dict(zip(question.options, question.options_en, strict=True))
+        values = [english.get(value, value) for value in values]
+    return "、".join(str(value) for value in values)

@@ -104,6 +104,7 @@ class SignupFormBase(FlaskForm):
     organization_name = StringField(
         _l("Organisation"),
         validators=[Length(max=200, message=_l("Please use at most %(max)d characters."))],
+        description=_l("Individuals may leave this empty."),
         render_kw={"autocomplete": "organization"},
     )
     prefecture = SelectField(
@@ -116,11 +117,6 @@ class SignupFormBase(FlaskForm):
         validate_choice=False,
     )
     refresh_municipalities = SubmitField(_l("Show municipalities"))
-    consent = BooleanField(
-        _l("I agree to the handling of my personal data described in the privacy notice."),
-        validators=[DataRequired(message=_l("Please agree to the privacy notice to register."))],
-    )
-    submit = SubmitField(_l("Register"))
 
     def validate_organization_name(self, field: Field) -> None:
         if self.organization_type.data != OrganizationType.INDIVIDUAL.value and not (
@@ -175,7 +171,14 @@ def event_fields(event: Event, language: str) -> dict[str, Field]:
 
 
 def signup_form_class(event: Event, language: str) -> type[SignupFormBase]:
-    return type("SignupForm", (SignupFormBase,), event_fields(event, language))
+    fields = event_fields(event, language)
+    # Created last so that errors are listed in the order the fields appear on the page.
+    fields["consent"] = BooleanField(
+        _l("I agree to the handling of my personal data described in the privacy notice."),
+        validators=[DataRequired(message=_l("Please agree to the privacy notice to register."))],
+    )
+    fields["submit"] = SubmitField(_l("Register"))
+    return type("SignupForm", (SignupFormBase,), fields)
 
 
 def answers_form_class(event: Event, language: str) -> type[FlaskForm]:

@@ -1,8 +1,8 @@
 """events, registrations, outbox, lottery
 
-Revision ID: 35da0b08f1ac
+Revision ID: 82ed0b6cd37c
 Revises: 
-Create Date: 2026-11-28 16:47:04.902674
+Create Date: 2026-11-28 17:03:18.751844
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ from sqlalchemy import Text
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '35da0b08f1ac'
+revision = '82ed0b6cd37c'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -216,7 +216,7 @@ def upgrade():
 
     op.create_table('outbox_messages',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('confirmation', 'waitlisted', 'lottery_entered', 'promoted', 'lottery_won', 'lottery_not_drawn', 'cancelled_by_participant', 'manage_link', 'registration_updated', name='messagekind', native_enum=False, create_constraint=True), nullable=False),
+    sa.Column('kind', sa.Enum('confirmation', 'waitlisted', 'lottery_entered', 'promoted', 'lottery_won', 'lottery_not_drawn', 'cancelled_by_participant', 'manage_link', 'registration_updated', 'cancelled_by_organizer', 'event_changed', 'event_cancelled', 'announcement', 'group_assigned', 'reminder', 'email_verification', 'password_reset', name='messagekind', native_enum=False, create_constraint=True), nullable=False),
     sa.Column('status', sa.Enum('pending', 'sending', 'sent', 'parked', name='outboxstatus', native_enum=False, create_constraint=True), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=True),
     sa.Column('registration_id', sa.Integer(), nullable=True),

@@ -1,0 +1,197 @@
+"""A live Tsudoi server for the browser tests, and the event the browser signs up for.
+
+The app runs in a background thread under werkzeug's `make_server` on 127.0.0.1 and a
+free port, against the migrated test database. SERVER_NAME is unset (the browser talks
+to 127.0.0.1:<port>, which a fixed SERVER_NAME would refuse) and PUBLIC_BASE_URL is the
+live URL, so links written into emails point at this server.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import text
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from app import create_app
+from app.extensions import db
+from app.models import (
+    BreakoutGroup,
+    Event,
+    EventPerson,
+    ProgrammeSession,
+    Question,
+    SeatPool,
+)
+from app.models.enums import (
+    AttendanceMode,
+    EventFormat,
+    EventKind,
+    EventStatus,
+    PersonRole,
+    QuestionKind,
+    SessionKind,
+)
+from app.orm import utcnow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+class LiveServer:
+    """`with LiveServer(app) as server:` serves `app` at `server.url` until the block ends."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        app.config["PUBLIC_BASE_URL"] = self.url
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="tsudoi-live-server", daemon=True
+        )
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def live_app(database_url: str, **overrides: Any) -> Flask:
+    """The app as tests configure it (see conftest.make_app), minus the fixed host name."""
+    config: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "RATELIMIT_ENABLED": False,
+        "SERVER_NAME": None,
+        "PUBLIC_BASE_URL": "http://127.0.0.1",  # replaced by LiveServer with the real URL
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+def empty_all_tables() -> None:
+    """Leave the shared test database as the other tests expect it: empty."""
+    db.session.remove()
+    tables = [table.name for table in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("TRUNCATE {} RESTART IDENTITY CASCADE".format(", ".join(tables))))
+    else:
+        for table in tables:
+            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class BrowserEvents:
+    """What the browser tests know about the events they created."""
+
+    slug: str
+    title: str
+    full_slug: str
+    full_title: str
+
+
+JOURNEY_TITLE = "多文化共生のまちづくりに向けた連携のあり方を考える"
+FULL_TITLE = "まるごと楽しむ とっておきの山梨"
+
+
+def create_browser_events(now: datetime | None = None) -> BrowserEvents:
+    """A hybrid lecture open for sign-up with two questions and two discussion groups,
+    and an exhibition whose seats are all taken (waiting list open), for the list page."""
+    now = now or utcnow()
+    starts = (now + timedelta(days=21)).replace(hour=5, minute=0, second=0, microsecond=0)
+    lecture = Event(
+        slug="browser-lecture",
+        kind=EventKind.LECTURE,
+        format=EventFormat.HYBRID,
+        status=EventStatus.PUBLISHED,
+        title=JOURNEY_TITLE,
+        summary="自治体・企業・NPOの連携事例から、多文化共生のまちづくりを考えるオンライン講座です。",
+        body="基調講演と事例報告のあと、テーマ別の分科会で意見交換を行います。",
+        organizer_name="特別区協議会",
+        contact="tsudoi@example.jp",
+        venue_name="東京区政会館 20階 会議室",
+        venue_address="東京都千代田区飯田橋3-5-1",
+        online_url="https://meet.example.jp/browser-lecture",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=3),
+        registration_opens_at=now - timedelta(days=1),
+        registration_closes_at=now + timedelta(days=20),
+        max_preference_ranks=2,
+    )
+    lecture.seat_pools = [
+        SeatPool(mode=AttendanceMode.IN_PERSON, capacity=40),
+        SeatPool(mode=AttendanceMode.ONLINE, capacity=100),
+    ]
+    keynote = ProgrammeSession(
+        kind=SessionKind.KEYNOTE, position=0, title="多文化共生のまちづくりと連携",
+        starts_at=starts, ends_at=starts + timedelta(hours=1),
+    )
+    breakout = ProgrammeSession(
+        kind=SessionKind.BREAKOUT, position=1, title="分科会",
+        starts_at=starts + timedelta(hours=1, minutes=10), ends_at=starts + timedelta(hours=3),
+    )
+    lecture.sessions = [keynote, breakout]
+    lecture.people = [
+        EventPerson(role=PersonRole.MODERATOR, position=0, name="土井 佳彦",
+                    affiliation="NPO法人多文化共生マネージャー全国協議会", title="代表理事"),
+        EventPerson(role=PersonRole.SPEAKER, position=1, name="田村 太郎", session=keynote,
+                    affiliation="一般財団法人ダイバーシティ研究所", title="代表理事"),
+    ]
+    lecture.breakout_groups = [
+        BreakoutGroup(name="企業連携", position=0, session=breakout, capacity=30,
+                      facilitator_name="佐藤 浩二", theme="企業と自治体の連携"),
+        BreakoutGroup(name="地域福祉", position=1, session=breakout, capacity=30,
+                      facilitator_name="川島 俊二", theme="福祉の現場と外国人住民"),
+    ]
+    lecture.questions = [
+        Question(key="residence", position=0, kind=QuestionKind.SINGLE_CHOICE,
+                 label="お住まい・お勤め", label_en="Where you live or work",
+                 options=["区内在住", "区内在勤・在学", "その他"],
+                 options_en=["I live in the ward", "I work or study in the ward", "Other"],
+                 required=True),
+        Question(key="message", position=1, kind=QuestionKind.TEXT,
+                 label="講師への質問", label_en="Questions for the speakers", max_length=400,
+                 required=False),
+    ]
+    exhibition = Event(
+        slug="browser-exhibition",
+        kind=EventKind.EXHIBITION,
+        format=EventFormat.IN_PERSON,
+        status=EventStatus.PUBLISHED,
+        title=FULL_TITLE,
+        summary="山梨県の魅力を紹介する巡回展です。",
+        venue_name="明治安田生命丸の内本社ビル",
+        starts_at=starts + timedelta(days=2),
+        ends_at=starts + timedelta(days=4),
+        registration_opens_at=now - timedelta(days=1),
+        registration_closes_at=now + timedelta(days=20),
+    )
+    exhibition.seat_pools = [SeatPool(mode=AttendanceMode.IN_PERSON, capacity=1, taken=1)]
+    db.session.add_all([lecture, exhibition])
+    db.session.commit()
+    return BrowserEvents(slug=lecture.slug, title=lecture.title,
+                         full_slug=exhibition.slug, full_title=exhibition.title)
