@@ -18,6 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -44,16 +45,24 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.web.console import bp as console_bp
+    from app.web.ops import bp as ops_bp
     from app.web.participant import bp as participant_bp
     from app.web.public import bp as public_bp
 
     app.register_blueprint(public_bp)
     app.register_blueprint(participant_bp)
     app.register_blueprint(console_bp)
+    app.register_blueprint(ops_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
     from app.web.errors import register
+
+    register(app)
+
+
+def register_security(app: Flask) -> None:
+    from app.web.security import register
 
     register(app)
 

@@ -48,6 +48,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
                                                 "10 per minute;50 per hour"),
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": env.get("LOGIN_RATE_LIMIT_PER_ACCOUNT",
                                                 "5 per minute;20 per hour"),
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         "CLOSING_SOON_HOURS": int(env.get("CLOSING_SOON_HOURS", "72")),
     }
     config.update(overrides)
