@@ -269,6 +269,11 @@ _DISPLAY = {key: names[0] for key, names in _ALIASES.items()}
 
 _PARTICIPANT_FIELDS = {"name", "email", "join", "leave", "duration", "total_duration", "guest"}
 _SUMMARY_FIELDS = {"topic", "meeting_id"}
+_ATTENDANCE_FIELDS = {"join", "leave", "duration", "total_duration"}
+# Columns a row must reach; a row that stops earlier was cut off. Trailing optional columns
+# (Guest, Role …) are allowed to be missing.
+_ROW_REQUIRED = {"name", "email", "join", "leave", "first_join", "last_leave", "duration",
+                 "total_duration"}
 
 
 def _map_header(cells: Sequence[str]) -> dict[str, int]:
@@ -575,38 +580,26 @@ class _Row:
 class _Reader:
     """Reads the cells of one table row by header mapping, with line-numbered errors."""
 
-    def __init__(self, mapping: dict[str, int], clock: _Clock, what: str) -> None:
+    def __init__(self, mapping: dict[str, int], clock: _Clock) -> None:
         self.mapping = mapping
         self.clock = clock
-        self.what = what
 
-    def cell(self, cells: Sequence[str], key: str, line: int, *, required: bool = False) -> str:
+    def cell(self, cells: Sequence[str], key: str) -> str:
+        # Rows too short for a required column were refused before; optional ones may be absent.
         index = self.mapping.get(key)
-        if index is None:
-            return ""
-        if index >= len(cells):
-            if required:
-                raise AttendanceReportError(
-                    f"the row stops before the “{_DISPLAY[key]}” column "
-                    f"({len(cells)} cells); the file looks truncated or damaged",
-                    line=line,
-                )
-            return ""
-        return cells[index]
+        return cells[index] if index is not None and index < len(cells) else ""
 
     def time(self, cells: Sequence[str], key: str, line: int) -> datetime | None:
-        text = self.cell(cells, key, line, required=key in self.mapping)
-        label = _DISPLAY[key].lower()
-        return self.clock.parse(text, line, label)
+        if key not in self.mapping:
+            return None
+        return self.clock.parse(self.cell(cells, key), line, _DISPLAY[key].lower())
 
     def seconds(self, cells: Sequence[str], key: str, line: int) -> int | None:
-        text = self.cell(cells, key, line, required=key in self.mapping)
+        text = self.cell(cells, key)
         try:
             return parse_duration(text)
         except ValueError:
-            raise AttendanceReportError(
-                f"cannot read the duration “{text}”", line=line
-            ) from None
+            raise AttendanceReportError(f"cannot read the duration “{text}”", line=line) from None
 
 
 def _table_rows(rows: Sequence[_Line], start: int, stop: int) -> list[_Line]:
@@ -618,36 +611,49 @@ def _read_person_rows(
     mapping: dict[str, int],
     clock: _Clock,
     *,
-    what: str,
     role: Role | None = None,
 ) -> list[_Row]:
-    reader = _Reader(mapping, clock, what)
+    reader = _Reader(mapping, clock)
     out: list[_Row] = []
+    reach = [(index, key) for key, index in mapping.items() if key in _ROW_REQUIRED]
+    needed = max(index for index, _key in reach) + 1 if reach else 0
     for line, cells in table:
-        name = reader.cell(cells, "name", line, required=True)
-        email = _email(reader.cell(cells, "email", line)) or _email(reader.cell(cells, "upn", line))
+        if len(cells) < needed:
+            first_missing = min((i, k) for i, k in reach if i >= len(cells))[1]
+            raise AttendanceReportError(
+                f"the row stops before the “{_DISPLAY[first_missing]}” column "
+                f"({len(cells)} cells); the file looks truncated or damaged",
+                line=line,
+            )
+        name = reader.cell(cells, "name")
+        email = _email(reader.cell(cells, "email")) or _email(reader.cell(cells, "upn"))
         if not name and email is None:
             raise AttendanceReportError("the row has neither a name nor an e-mail", line=line)
         row = _Row(line=line, name=name or (email or ""), email=email, role=role)
-        attended = reader.cell(cells, "attended", line)
+        attended = reader.cell(cells, "attended")
         row.attended = _yes_no(attended) if attended else None
-        row.join = reader.time(cells, "join", line) if "join" in mapping else None
-        row.leave = reader.time(cells, "leave", line) if "leave" in mapping else None
+        row.join = reader.time(cells, "join", line)
+        row.leave = reader.time(cells, "leave", line)
         if (row.join is None) != (row.leave is None) and row.attended is not False:
             missing = "leave" if row.leave is None else "join"
-            raise AttendanceReportError(f"the row has no {missing} time", line=line)
+            raise AttendanceReportError(
+                f"the row has no {missing} time (was the report downloaded while the meeting "
+                "was still running?)",
+                line=line,
+            )
         if row.join and row.leave and row.leave < row.join:
             raise AttendanceReportError("the leave time is before the join time", line=line)
-        row.first_join = reader.time(cells, "first_join", line) if "first_join" in mapping else None
-        row.last_leave = reader.time(cells, "last_leave", line) if "last_leave" in mapping else None
+        row.first_join = reader.time(cells, "first_join", line)
+        row.last_leave = reader.time(cells, "last_leave", line)
         for key in ("duration", "total_duration"):
             if key in mapping:
                 row.seconds = reader.seconds(cells, key, line)
                 break
-        guest = reader.cell(cells, "guest", line)
+        guest = reader.cell(cells, "guest")
         row.is_guest = _yes_no(guest) if guest else None
-        row.waiting = _yes_no(reader.cell(cells, "waiting_room", line)) is True
-        row.role = _role(reader.cell(cells, "role", line)) or role
+        # Time in Zoom's waiting room is not time in the meeting.
+        row.waiting = _yes_no(reader.cell(cells, "waiting_room")) is True
+        row.role = _role(reader.cell(cells, "role")) or role
         row.keys = _name_keys(row.name)
         out.append(row)
     return out
@@ -787,7 +793,11 @@ def _parse_zoom_meeting(rows: list[_Line], clock: _Clock) -> tuple[str, _Meta, l
     header_at = None
     for index, (_line, cells) in enumerate(rows):
         mapping = _map_header(cells)
-        if len(mapping.keys() & _PARTICIPANT_FIELDS) >= 2 and not mapping.keys() & _SUMMARY_FIELDS:
+        if (
+            len(mapping.keys() & _PARTICIPANT_FIELDS) >= 2
+            and mapping.keys() & _ATTENDANCE_FIELDS  # not any list of names and e-mails
+            and not mapping.keys() & _SUMMARY_FIELDS
+        ):
             header_at = index
             break
     if header_at is None:
@@ -815,7 +825,7 @@ def _parse_zoom_meeting(rows: list[_Line], clock: _Clock) -> tuple[str, _Meta, l
                 meta = _summary_from(cells, following[0][1], following[0][0], clock)
             break
     table = _table_rows(rows, header_at + 1, len(rows))
-    people = _read_person_rows(table, mapping, clock, what=what)
+    people = _read_person_rows(table, mapping, clock)
     shape = "zoom_meeting/per_join" if has_times else (
         "zoom_meeting/unique_users" if "total_duration" in mapping else "zoom_meeting/durations"
     )
@@ -890,7 +900,7 @@ def _parse_zoom_webinar(rows: list[_Line], clock: _Clock) -> tuple[str, _Meta, l
             raise _missing("join", line, what)
         if ("join" in mapping) != ("leave" in mapping):
             raise _missing("leave" if "join" in mapping else "join", line, what)
-        people.extend(_read_person_rows(table[1:], mapping, clock, what=what, role=role))
+        people.extend(_read_person_rows(table[1:], mapping, clock, role=role))
     return "zoom_webinar/attendee_report", meta, people
 
 
@@ -916,6 +926,9 @@ def _looks_like_teams(rows: list[_Line]) -> bool:
     sections = _teams_sections(rows)
     if 1 in sections and 2 in sections:
         return True
+    first = next((index for index, (_line, cells) in enumerate(rows) if not _blank(cells)), None)
+    if 1 in sections and sections[1][0] == (first or 0) + 1:
+        return True  # starts with "1. Summary": a Teams report cut short, told so below
     return any(
         {"first_join", "last_leave"} <= _map_header(cells).keys() for _line, cells in rows[:40]
     )
@@ -969,7 +982,7 @@ def _parse_teams(rows: list[_Line], clock: _Clock) -> tuple[str, _Meta, list[_Ro
         raise _missing("name", line, what)
     if "duration" not in mapping and not {"first_join", "last_leave"} <= mapping.keys():
         raise _missing("duration", line, what)
-    listed = _read_person_rows(table[1:], mapping, clock, what=what)
+    listed = _read_person_rows(table[1:], mapping, clock)
 
     activities = table_of(3) if 3 in sections else None
     if activities is None:
@@ -979,7 +992,7 @@ def _parse_teams(rows: list[_Line], clock: _Clock) -> tuple[str, _Meta, list[_Ro
     for key in ("name", "join", "leave"):
         if key not in mapping:
             raise _missing(key, line, what)
-    joins = _read_person_rows(table[1:], mapping, clock, what=what)
+    joins = _read_person_rows(table[1:], mapping, clock)
     # Activities give every join; the participants list still carries the role, the
     # first/last times and anyone the activities omit.
     joined_emails = {r.email for r in joins if r.email}

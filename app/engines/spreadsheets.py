@@ -19,8 +19,9 @@ CSV for Excel in Japan
   :data:`MAX_REPLACEMENT_DETAILS` cells with row/column/characters) so the UI can
   warn "3 names could not be written in Shift_JIS". A few characters are the
   *same* character under another code point (em dash U+2014 vs CP932's U+2015,
-  ¥ U+00A5 vs ￥, NBSP) and are mapped silently; zero-width characters, which
-  carry nothing visible, are dropped. Text is NFC-normalised first so that
+  ¥ U+00A5 vs ￥, NBSP) and are mapped silently; zero-width characters and
+  variation selectors, which carry nothing CP932 could show, are dropped (辻󠄀
+  with its variant selector is written as 辻). Text is NFC-normalised first so that
   decomposed kana from macOS (か + ゛) is written as one CP932 character.
 * CRLF line endings; cells with commas, quotes or line breaks are quoted.
   Line breaks inside a cell are written as LF (what Alt+Enter produces in Excel);
@@ -59,6 +60,7 @@ than Excel's 32,767-character cell limit is cut there.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
@@ -70,7 +72,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -79,7 +81,6 @@ from openpyxl.utils import get_column_letter
 
 Cell = str | int | float | Decimal | date | datetime | time | bool | None
 Row = Sequence[Cell]
-CsvEncoding = Literal["utf-8-sig", "cp932"]
 
 CP932_REPLACEMENT = "〓"
 MAX_REPLACEMENT_DETAILS = 1000
@@ -114,6 +115,10 @@ _CP932_EQUIVALENTS = str.maketrans(
         "\u200d": None,
         "\u2060": None,
         "\ufeff": None,  # stray BOM pasted from another file
+        # Variation selectors only pick a glyph (emoji style, kanji variant such as 辻󠄀);
+        # CP932 has one glyph per character, so the base character is the faithful rendering.
+        **{chr(cp): None for cp in range(0xFE00, 0xFE10)},
+        **{chr(cp): None for cp in range(0xE0100, 0xE01F0)},
     }
 )
 
@@ -179,17 +184,23 @@ def to_cp932_text(text: str) -> tuple[str, str]:
     except UnicodeEncodeError:
         pass
     text = unicodedata.normalize("NFC", text).translate(_CP932_EQUIVALENTS)
-    out: list[str] = []
+    pieces: list[str] = []
     lost: list[str] = []
-    for ch in text:
+    # One encode per run of unencodable characters (the error says where it is), not per
+    # character: a long answer with one emoji costs two encodes.
+    rest = text
+    while rest:
         try:
-            ch.encode("cp932")
-        except UnicodeEncodeError:
-            out.append(CP932_REPLACEMENT)
-            lost.append(ch)
+            rest.encode("cp932")
+        except UnicodeEncodeError as exc:
+            pieces.append(rest[: exc.start])
+            lost.append(rest[exc.start : exc.end])
+            pieces.append(CP932_REPLACEMENT * (exc.end - exc.start))
+            rest = rest[exc.end :]
         else:
-            out.append(ch)
-    return "".join(out), "".join(lost)
+            pieces.append(rest)
+            break
+    return "".join(pieces), "".join(lost)
 
 
 def _csv_text(value: Cell) -> str:
@@ -237,15 +248,22 @@ def iter_csv_chunks(
     report: CsvReport | None = None,
     chunk_size: int = CSV_CHUNK_SIZE,
 ) -> Iterator[bytes]:
-    """Yield the CSV as byte chunks of about *chunk_size*, for a streamed HTTP response.
+    """Yield the CSV as byte chunks of about *chunk_size* characters, for a streamed response.
 
     Pass a :class:`CsvReport` to learn about CP932 replacements; it is complete once
     the generator is exhausted (a streamed response can log it to the audit trail then).
+    A bad *encoding* raises here, before the response starts, not at the first chunk.
     """
     codec = _check_encoding(encoding)
     if report is None:
         report = CsvReport(encoding=codec)
     report.encoding = codec
+    return _csv_chunks(header, rows, codec, report, chunk_size)
+
+
+def _csv_chunks(
+    header: Sequence[str], rows: Iterable[Row], codec: str, report: CsvReport, chunk_size: int
+) -> Iterator[bytes]:
     width = len(header)
     cp932 = codec == "cp932"
     titles = [str(title) for title in header]
@@ -256,6 +274,14 @@ def iter_csv_chunks(
     def convert(values: Sequence[Cell], row_number: int) -> list[str]:
         cells = [_csv_text(v) for v in values]
         if cp932:
+            joined = "".join(cells)
+            if joined.isascii():
+                return cells
+            try:
+                joined.encode("cp932")  # the common case: the whole row fits, one encode
+                return cells
+            except UnicodeEncodeError:
+                pass
             for index, text in enumerate(cells):
                 if not text.isascii():
                     safe, lost = to_cp932_text(text)
@@ -486,11 +512,26 @@ def write_xlsx(
         return out_row
 
     last_row = 1
-    for row_number, row in enumerate(itertools.chain(sample, row_iter), start=1):
-        if row_number >= EXCEL_MAX_ROWS:
-            raise ValueError(f"Excel sheets hold at most {EXCEL_MAX_ROWS - 1:,} data rows")
-        ws.append(convert(row, row_number))
-        last_row = row_number + 1
+    try:
+        for row_number, row in enumerate(itertools.chain(sample, row_iter), start=1):
+            if row_number >= EXCEL_MAX_ROWS:
+                raise ValueError(f"Excel sheets hold at most {EXCEL_MAX_ROWS - 1:,} data rows")
+            ws.append(convert(row, row_number))
+            last_row = row_number + 1
+    except BaseException:
+        _discard(ws)
+        raise
     # The filter range is written after the rows, so it can cover the final count.
     ws.auto_filter.ref = f"A1:{get_column_letter(max(width, 1))}{last_row}"
     wb.save(out)
+
+
+def _discard(ws: Any) -> None:
+    """Close a half-written sheet: otherwise its row generator complains at garbage collection
+    and its temporary file stays on disk until the process exits."""
+    with contextlib.suppress(Exception):
+        ws.close()
+    writer = getattr(ws, "_writer", None)
+    if writer is not None:
+        with contextlib.suppress(Exception):
+            writer.cleanup()
