@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export FLASK_APP = wsgi
 PYTEST_WORKERS ?= 2
 
-.PHONY: install translations run migrate demo test lint typecheck test-sqlite test-postgresql bench clean
+.PHONY: install translations run migrate demo test lint typecheck test-sqlite test-postgresql bench reliability clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,17 @@ test-postgresql: translations
 
 test: lint typecheck test-sqlite test-postgresql
 
+# Each script is bounded in time; bench_signup.py needs PostgreSQL on 127.0.0.1:5432 (as
+# postgres) and reports its figures against baselines measured in the same run.
 bench: translations
 	$(BIN)/python bench/bench_breakouts.py
+	$(BIN)/python bench/bench_exports.py
+	$(BIN)/python bench/bench_signup.py
+
+# Load and fault tests alone (also part of `make test`): each database's pass runs its own.
+reliability: translations
+	TSUDOI_TEST_DB=sqlite $(BIN)/pytest -q -p no:cacheprovider tests/test_reliability.py
+	TSUDOI_TEST_DB=postgresql $(BIN)/pytest -q -p no:cacheprovider tests/test_reliability.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

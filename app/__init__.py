@@ -31,6 +31,7 @@ def register_extensions(app: Flask) -> None:
     from app.i18n import select_locale, select_timezone
 
     db.init_app(app)
+    register_session_teardown(app)
     with app.app_context():
         configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
@@ -43,7 +44,26 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
 
+def register_session_teardown(app: Flask) -> None:
+    """Flask-SQLAlchemy's own teardown rolls back on a connection that may have died after
+    the response was rendered; that must cost a log line, not a 500."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.extensions import db
+
+    @app.teardown_appcontext
+    def remove_session(_exception: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            app.logger.warning("database connection lost at the end of a request")
+            db.session.registry.clear()
+
+
 def register_blueprints(app: Flask) -> None:
+    from app.web.api import register as register_api
     from app.web.console import bp as console_bp
     from app.web.ops import bp as ops_bp
     from app.web.participant import bp as participant_bp
@@ -53,6 +73,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(participant_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(ops_bp)
+    register_api(app)  # /api/v1 (exempt from CSRF: token auth, no cookies), /api/docs
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -38,11 +38,32 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "SESSION_COOKIE_SECURE": production,
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         "MAIL_FROM": env.get("MAIL_FROM", "Tsudoi <no-reply@tsudoi.localhost>"),
+        # Mail delivery (docs/email.md): "console" prints, "smtp" sends through MAIL_SERVER.
         "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),
+        "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
+        # Unset: 465 with MAIL_USE_SSL, 587 with MAIL_USE_TLS, else 25.
+        "MAIL_PORT": int(env["MAIL_PORT"]) if env.get("MAIL_PORT") else None,
+        "MAIL_USE_TLS": _bool(env.get("MAIL_USE_TLS")),  # STARTTLS after connecting
+        "MAIL_USE_SSL": _bool(env.get("MAIL_USE_SSL")),  # implicit TLS from the first byte
+        "MAIL_USERNAME": env.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD"),
+        "MAIL_CA_FILE": env.get("MAIL_CA_FILE"),  # a private CA for an internal relay
+        "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "30")),
+        "MAIL_MAX_ATTEMPTS": int(env.get("MAIL_MAX_ATTEMPTS", "10")),
+        "MAIL_RETRY_BASE_SECONDS": float(env.get("MAIL_RETRY_BASE_SECONDS", "60")),
+        "MAIL_RETRY_MAX_SECONDS": float(env.get("MAIL_RETRY_MAX_SECONDS", "21600")),
+        "MAIL_CLAIM_TIMEOUT_SECONDS": float(env.get("MAIL_CLAIM_TIMEOUT_SECONDS", "900")),
+        # Invitations' ORGANIZER (default: MAIL_FROM) and the domain of their UIDs (default:
+        # PUBLIC_BASE_URL's host; never change it once invitations have gone out).
+        "CALENDAR_ORGANIZER": env.get("CALENDAR_ORGANIZER"),
+        "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN"),
         "REDIS_URL": env.get("REDIS_URL"),
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down must not stop sign-ups: limits fall back to per-process memory meanwhile.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "PRIVACY_RETENTION_DAYS": int(env.get("PRIVACY_RETENTION_DAYS", "180")),
         "SIGNUP_RATE_LIMIT": env.get("SIGNUP_RATE_LIMIT", "10 per minute;60 per hour"),
         "LOGIN_RATE_LIMIT_PER_ADDRESS": env.get("LOGIN_RATE_LIMIT_PER_ADDRESS",
                                                 "10 per minute;50 per hour"),
@@ -50,6 +71,9 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
                                                 "5 per minute;20 per hour"),
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
+        # Uploads (imports of registrants and attendance reports) are refused above this size.
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
         "CLOSING_SOON_HOURS": int(env.get("CLOSING_SOON_HOURS", "72")),
     }
     config.update(overrides)
@@ -60,6 +84,13 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         )
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _development_secret(Path(instance_path))
+    if config["MAIL_BACKEND"] not in ("smtp", "console"):
+        raise ConfigurationError("MAIL_BACKEND must be 'smtp' or 'console'.")
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigurationError(
+            "Set MAIL_USE_TLS (STARTTLS, usually port 587) or MAIL_USE_SSL (implicit TLS, "
+            "usually port 465), not both."
+        )
     return config
 
 

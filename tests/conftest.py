@@ -99,7 +99,7 @@ def migrated_database(database_url: str) -> str:
 
     app = make_app(database_url)
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade()
         db.engine.dispose()
     return database_url
 

@@ -137,7 +137,7 @@ def test_cli_draws_and_verifies(app):
     enter(event, 4)
     runner = app.test_cli_runner()
     refused = runner.invoke(args=["lottery", "draw", event.slug])
-    assert refused.exit_code != 0 and "draw date" in refused.output
+    assert refused.exit_code != 0 and "抽選日" in refused.output  # commands speak Japanese
     result = runner.invoke(args=["lottery", "draw", event.slug, "--seed", "abc", "--force"])
     assert result.exit_code == 0, result.output
     assert "4 entrants, 1 won, 3 waitlisted" in result.output and "seed abc" in result.output

@@ -1,5 +1,9 @@
 """Every model, imported so that Alembic and the app see the whole schema."""
 
+from app.models.api_token import ApiToken
+from app.models.attendance import AttendanceImport, AttendanceRecord, AttendanceSettings
+from app.models.breakouts import BreakoutAssignment, BreakoutRound
+from app.models.checkin import CheckIn, VisitorTally
 from app.models.event import (
     BreakoutGroup,
     Event,
@@ -11,17 +15,26 @@ from app.models.event import (
 )
 from app.models.lottery import LotteryDraw
 from app.models.outbox import OutboxMessage
+from app.models.registrants import ImportBatch
 from app.models.registration import BreakoutPreference, Registration
 from app.models.user import AuditEntry, EventMembership, User
 
 __all__ = [
+    "ApiToken",
+    "AttendanceImport",
+    "AttendanceRecord",
+    "AttendanceSettings",
     "AuditEntry",
+    "BreakoutAssignment",
     "BreakoutGroup",
     "BreakoutPreference",
+    "BreakoutRound",
+    "CheckIn",
     "Event",
     "EventMembership",
     "EventPerson",
     "Exhibitor",
+    "ImportBatch",
     "LotteryDraw",
     "OutboxMessage",
     "ProgrammeSession",
@@ -29,4 +42,5 @@ __all__ = [
     "Registration",
     "SeatPool",
     "User",
+    "VisitorTally",
 ]

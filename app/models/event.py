@@ -90,6 +90,16 @@ class Event(db.Model):  # type: ignore[name-defined]
     max_preference_ranks: Mapped[int] = mapped_column(Integer, default=0)
     # Hands out waitlist order atomically, without a MAX() query under a lock.
     waitlist_counter: Mapped[int] = mapped_column(Integer, default=0)
+    # iCalendar SEQUENCE of the participants' invitations: raised on every change of time or
+    # place (app.services.invitations.bump_calendar_sequence) so calendars replace their copy.
+    calendar_sequence: Mapped[int] = mapped_column(
+        Integer, CheckConstraint("calendar_sequence >= 0", name="calendar_sequence_nonnegative"),
+        default=0, server_default="0")
+    # 0 sends no reminder; at most two weeks ahead.
+    reminder_hours_before: Mapped[int] = mapped_column(
+        Integer, CheckConstraint("reminder_hours_before BETWEEN 0 AND 336",
+                                 name="reminder_hours_range"),
+        default=24, server_default="24")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -15,6 +15,8 @@ from flask_babel import gettext as _
 from app.database import SessionLike
 from app.models import OutboxMessage, Registration
 from app.models.enums import MessageKind
+from app.orm import utcnow
+from app.services.invitations import invitation_attachment
 from app.services.tokens import manage_token
 
 
@@ -29,6 +31,14 @@ def _subjects() -> dict[MessageKind, str]:
         MessageKind.CANCELLED_BY_PARTICIPANT: _("Your registration has been cancelled"),
         MessageKind.MANAGE_LINK: _("Your registration link"),
         MessageKind.REGISTRATION_UPDATED: _("Your registration has been updated"),
+        MessageKind.CANCELLED_BY_ORGANIZER: _("Your registration has been cancelled by the "
+                                              "organiser"),
+        MessageKind.ANNOUNCEMENT: _("A message from the organiser"),
+        MessageKind.REMINDER: _("Reminder: the event starts soon"),
+        MessageKind.GROUP_ASSIGNED: _("Your discussion group"),
+        MessageKind.EVENT_CHANGED: _("The event has changed"),
+        MessageKind.EVENT_CANCELLED: _("The event has been cancelled"),
+        MessageKind.EMAIL_VERIFICATION: _("Please confirm your email address"),
     }
 
 
@@ -38,19 +48,27 @@ def manage_url(registration: Registration) -> str:
 
 
 def queue_message(
-    session: SessionLike, kind: MessageKind, registration: Registration, **context: Any
+    session: SessionLike, kind: MessageKind, registration: Registration, *,
+    subject: str | None = None, **context: Any
 ) -> OutboxMessage:
+    """`subject` replaces the kind's own subject (an organizer's announcement)."""
     event = registration.event
+    link = manage_url(registration)
     with force_locale(registration.language):
-        subject = f"[{event.title}] {_subjects()[kind]}"
+        subject = f"[{event.title}] {subject or _subjects()[kind]}"
         body = render_template(
             f"emails/{kind.value}.txt",
             registration=registration,
             event=event,
-            manage_url=manage_url(registration),
+            manage_url=link,
             language=registration.language,
             **context,
         )
+    payload: dict[str, Any] = {"status": registration.status.value}
+    # The invitation is fixed now, like the text: a later change queues its own message.
+    invitation = invitation_attachment(kind, registration, manage_url=link, now=utcnow())
+    if invitation is not None:
+        payload["calendar"] = invitation
     message = OutboxMessage(
         kind=kind,
         event_id=event.id,
@@ -59,7 +77,7 @@ def queue_message(
         language=registration.language,
         subject=subject[:300],
         body_text=body,
-        payload={"status": registration.status.value},
+        payload=payload,
     )
     session.add(message)
     return message

@@ -28,6 +28,7 @@ from app.models.enums import (
     RegistrationStatus,
 )
 from app.orm import utcnow
+from app.services.breakouts import check_ranking_change
 from app.services.errors import DomainError, NotFound
 from app.services.messages import queue_message
 from app.services.tokens import manage_token, new_manage_key, token_hash
@@ -231,6 +232,27 @@ def _next_waitlist_seq(session: SessionLike, event_id: int) -> int:
     return int(seq)
 
 
+def place_registration(
+    session: SessionLike, event: Event, mode: AttendanceMode, *, lottery: bool
+) -> tuple[RegistrationStatus, int | None]:
+    """Where a new registration goes: into the lottery, a free seat, or the end of the waiting
+    list; raises EventFull when none is left. Call inside the write transaction."""
+    if lottery:
+        return RegistrationStatus.LOTTERY_PENDING, None
+    if _claim_seat(session, event.id, mode):
+        return RegistrationStatus.CONFIRMED, None
+    # On PostgreSQL an UPDATE that matched no row locked nothing: a cancellation could free a
+    # seat now, find nobody waiting (our row is not committed) and leave the seat empty while
+    # we join the queue. Lock the pool, then look again: a seat freed meanwhile is ours, and
+    # a later cancellation waits for our commit and promotes us. Only full events pay for it.
+    _lock_pool(session, event.id, mode)
+    if _claim_seat(session, event.id, mode):
+        return RegistrationStatus.CONFIRMED, None
+    if event.waitlist_enabled:
+        return RegistrationStatus.WAITLISTED, _next_waitlist_seq(session, event.id)
+    raise EventFull(MESSAGES["full"])
+
+
 def _find_active(session: SessionLike, event_id: int, email_normalized: str) -> Registration | None:
     return session.execute(
         select(Registration).where(
@@ -289,14 +311,10 @@ def register(
             state = _check_open(event, data.attendance_mode, now)
             if _find_active(session, event_id, email_normalized) is not None:
                 raise _AlreadyRegistered
-            if state is RegistrationState.LOTTERY_OPEN:
-                status, seq = RegistrationStatus.LOTTERY_PENDING, None
-            elif _claim_seat(session, event_id, data.attendance_mode):
-                status, seq = RegistrationStatus.CONFIRMED, None
-            elif event.waitlist_enabled:
-                status, seq = RegistrationStatus.WAITLISTED, _next_waitlist_seq(session, event_id)
-            else:
-                raise EventFull(MESSAGES["full"])
+            status, seq = place_registration(
+                session, event, data.attendance_mode,
+                lottery=state is RegistrationState.LOTTERY_OPEN,
+            )
             registration = Registration(
                 event=event,
                 status=status,
@@ -356,6 +374,8 @@ def update_registration(
         registration = session.get(Registration, registration_id, populate_existing=True)
         if registration is None or not registration.is_active:
             raise RegistrationError(MESSAGES["not_active"])
+        # Breakout groups: a locked round refuses a new ranking (other answers still change).
+        check_ranking_change(session, registration, preferences)
         registration.answers = answers
         # Delete the old ranks before inserting new ones: (registration, rank) is unique.
         registration.preferences = []
@@ -407,20 +427,44 @@ def cancel_registration(
         registration = session.get(Registration, registration_id, populate_existing=True)
         if registration is None:
             raise NotFound(_l("This registration does not exist."))
-        _lock_pool(session, registration.event_id, registration.attendance_mode)
-        session.refresh(registration, with_for_update=True)
-        if not registration.is_active:
-            raise RegistrationError(MESSAGES["not_active"])
-        was_confirmed = registration.status is RegistrationStatus.CONFIRMED
-        registration.status = RegistrationStatus.CANCELLED
-        registration.cancelled_at = now
-        queue_message(session, MessageKind.CANCELLED_BY_PARTICIPANT, registration)
-        promoted = None
-        if was_confirmed:
-            session.flush()
-            promoted = promote_from_waitlist(
-                session, registration.event_id, registration.attendance_mode, now
-            )
-            if promoted is None:
-                _release_seat(session, registration.event_id, registration.attendance_mode)
+        promoted = cancel_in_transaction(
+            session, registration, now, MessageKind.CANCELLED_BY_PARTICIPANT
+        )
+    return promoted
+
+
+def cancel_in_transaction(
+    session: SessionLike,
+    registration: Registration,
+    now: datetime,
+    message: MessageKind,
+    **context: Any,
+) -> Registration | None:
+    """Cancel inside the caller's write transaction and tell the person with `message`;
+    a confirmed seat goes to the first person waiting. Returns the promoted registration."""
+    _lock_pool(session, registration.event_id, registration.attendance_mode)
+    session.refresh(registration, with_for_update=True)
+    if not registration.is_active:
+        raise RegistrationError(MESSAGES["not_active"])
+    was_confirmed = registration.status is RegistrationStatus.CONFIRMED
+    registration.status = RegistrationStatus.CANCELLED
+    registration.cancelled_at = now
+    queue_message(session, message, registration, **context)
+    if not was_confirmed:
+        return None
+    session.flush()
+    return hand_on_seat(session, registration.event_id, registration.attendance_mode, now)
+
+
+def hand_on_seat(
+    session: SessionLike, event_id: int, mode: AttendanceMode, now: datetime
+) -> Registration | None:
+    """A confirmed seat was given up: the first person waiting gets it, else the pool does.
+
+    Call with the pool locked and while the seat's holder is not on the waiting list
+    (cancelled, or still confirmed while being moved there), so they cannot be picked.
+    """
+    promoted = promote_from_waitlist(session, event_id, mode, now)
+    if promoted is None:
+        _release_seat(session, event_id, mode)
     return promoted

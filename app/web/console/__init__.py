@@ -4,4 +4,17 @@ from flask import Blueprint
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-from app.web.console import admin, auth, dashboard  # noqa: E402,F401
+from app.web.console import (  # noqa: E402,F401
+    admin,
+    attendance,
+    auth,
+    breakouts,
+    checkin,
+    dashboard,
+    events,
+    exports,
+    outbox,
+    registrants,
+    stats,
+    tokens,
+)

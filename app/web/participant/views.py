@@ -11,6 +11,7 @@ from wtforms import SubmitField
 from app.extensions import db
 from app.i18n import current_language
 from app.models import Registration
+from app.services.checkin import check_in_code, qr_svg
 from app.services.errors import DomainError, NotFound
 from app.services.registration import (
     cancel_registration,
@@ -25,6 +26,9 @@ from app.web.public.forms import (
     ranked_preferences,
     validate_distinct_preferences,
 )
+
+# Templates (the manage page, the confirmation e-mail) ask for the code of a registration.
+bp.add_app_template_global(check_in_code, "check_in_code")
 
 
 class CancelForm(FlaskForm):
@@ -68,6 +72,15 @@ def manage(token: str) -> ResponseReturnValue:
         position=waitlist_position(db.session, registration),
         is_new=request.args.get("new") == "1",
     )
+
+
+@bp.get("/<token>/qr.svg")
+def check_in_qr(token: str) -> ResponseReturnValue:
+    """The check-in QR code: it holds the check-in code, never this URL's token."""
+    code = check_in_code(_load(token))
+    if code is None:
+        abort(404)
+    return Response(qr_svg(code), mimetype="image/svg+xml")
 
 
 @bp.route("/<token>/edit", methods=["GET", "POST"])
