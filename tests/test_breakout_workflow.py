@@ -701,3 +701,31 @@ def test_every_breakout_url_checks_access(client, app, auth):
                                        data={"csrf_token": token})
                 assert response.status_code == 404, (method, rule, event_id)
     assert seating(their_round.id) == {}
+
+
+def test_published_group_goes_into_the_calendar_invitation(app):
+    """Issue 5: once groups are published, the invitation's description names them."""
+    import icalendar
+
+    from app.models import Registration
+    from app.services.invitations import personal_calendar_event
+
+    event, (a, b, c) = breakout_event()
+    actor = organizer_of(event)
+    people = enrol(event, 3, [a, b])
+    round_ = new_round(event, actor)
+    service.run(db.session, actor, event.id, round_.id, diversity=[], penalty=2)
+    service.publish(db.session, actor, event.id, round_.id)
+    placed = seating(round_.id)
+    groups = {group.id: group for group in (a, b, c)}
+    for message in group_messages():
+        invitation = message.payload["calendar"]
+        assert invitation["method"] == "REQUEST"
+        vevent = icalendar.Calendar.from_ical(invitation["ics"]).walk("VEVENT")[0]
+        group = groups[placed[message.registration_id]]
+        description = str(vevent["DESCRIPTION"])
+        assert group.name in description and group.facilitator_name in description
+    # The manage page's download and the personal feed build the same description.
+    registration = db.session.get(Registration, people[0])
+    later = personal_calendar_event(registration, manage_url="http://localhost/r/x")
+    assert groups[placed[people[0]]].name in later.description

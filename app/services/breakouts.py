@@ -42,6 +42,7 @@ from app.models.enums import EventStatus, MessageKind, RegistrationStatus
 from app.orm import utcnow
 from app.services.audit import record
 from app.services.errors import DomainError, NotFound
+from app.services.invitations import BreakoutInfo
 from app.services.messages import queue_message
 from app.services.permissions import load_event
 
@@ -625,8 +626,10 @@ def _tell(session: SessionLike, registration: Registration, group: BreakoutGroup
     if changed:  # the kind's own subject ("Your discussion group") says nothing of a change
         with force_locale(registration.language):
             subject = _("Your discussion group has changed")
+    facilitator = facilitator_text(group)
     queue_message(session, MessageKind.GROUP_ASSIGNED, registration, subject=subject,
-                  group_name=group.name, facilitator=facilitator_text(group), room=group.room)
+                  group_name=group.name, facilitator=facilitator, room=group.room,
+                  breakout_info=BreakoutInfo(group.name, facilitator, group.room))
 
 
 # --- The participant's side ----------------------------------------------------------------

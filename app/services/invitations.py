@@ -88,6 +88,8 @@ REQUEST_KINDS = frozenset({
     MessageKind.PROMOTED,
     MessageKind.LOTTERY_WON,
     MessageKind.EVENT_CHANGED,
+    # The description gains the group: an update of the same entry (same UID).
+    MessageKind.GROUP_ASSIGNED,
 })
 CANCEL_KINDS = frozenset({
     MessageKind.CANCELLED_BY_PARTICIPANT,
@@ -327,6 +329,19 @@ def public_calendar_event(event: Event) -> CalendarEvent:
     )
 
 
+def published_breakout(registration: Registration) -> BreakoutInfo | None:
+    """The group of the latest published round this participant has been told about."""
+    # Imported here: app.services.breakouts queues messages, which import this module.
+    from app.services.breakouts import facilitator_text, published_seats
+
+    session = object_session(registration)
+    seats = published_seats(session, registration) if session is not None else []
+    if not seats:
+        return None
+    group = seats[-1].group
+    return BreakoutInfo(group=group.name, facilitator=facilitator_text(group), room=group.room)
+
+
 def personal_calendar_event(
     registration: Registration,
     *,
@@ -348,6 +363,8 @@ def personal_calendar_event(
     )
     online = _takes_part_online(registration) and not cancelled
     join_url = personal_join_url(registration) if online else None
+    if breakout is None and not cancelled:
+        breakout = published_breakout(registration)
     return _calendar_event(
         event,
         uid=registration_uid(registration),
@@ -408,8 +425,11 @@ def invitation_attachment(
     *,
     manage_url: str,
     now: datetime,
+    breakout: BreakoutInfo | None = None,
 ) -> dict[str, Any] | None:
     """The outbox payload's "calendar" entry, fixed at queue time like the message text.
+
+    `breakout` is the group being announced, before the assignment is marked as told.
 
     A message never fails to be queued because of its invitation: an event the engine
     refuses (say, a zero-length event) is logged and mailed without one.
@@ -422,7 +442,7 @@ def invitation_attachment(
         history = InvitationHistory(history.requests, history.cancels + 1)
     with force_locale(registration.language):
         calendar_event = personal_calendar_event(registration, manage_url=manage_url,
-                                                 history=history)
+                                                 history=history, breakout=breakout)
     try:
         data = build_invitation(calendar_event, _attendee(registration), method, dtstamp=now)
     except ValueError:

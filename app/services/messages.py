@@ -66,7 +66,8 @@ def queue_message(
         )
     payload: dict[str, Any] = {"status": registration.status.value}
     # The invitation is fixed now, like the text: a later change queues its own message.
-    invitation = invitation_attachment(kind, registration, manage_url=link, now=utcnow())
+    invitation = invitation_attachment(kind, registration, manage_url=link, now=utcnow(),
+                                       breakout=context.get("breakout_info"))
     if invitation is not None:
         payload["calendar"] = invitation
     message = OutboxMessage(
