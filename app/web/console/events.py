@@ -8,11 +8,13 @@ duplicate, remove) carry only the CSRF token, which CSRFProtect checks for every
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from app.extensions import db
@@ -253,16 +255,28 @@ def edit_session(event_id: int, session_id: int) -> ResponseReturnValue:
     return _session_page(event, form, item, status, error)
 
 
-@bp.post("/events/<int:event_id>/programme/<int:session_id>/delete")
-def delete_session(event_id: int, session_id: int) -> ResponseReturnValue:
+def _remove(
+    event_id: int,
+    remover: Callable[..., object],
+    child_id: int,
+    page: str,
+    done_message: object,
+) -> ResponseReturnValue:
+    """The shared POST of every "remove" button: 404 for a foreign id, refusals flashed."""
     event = event_or_abort(event_id, edit=True)
     try:
-        service.remove_session(db.session, signed_in_user(), event.id, session_id)
+        remover(db.session, signed_in_user(), event.id, child_id)
     except NotFound:
         abort(404)
     except DomainError as error:
-        return _refused(error, "console.programme", event.id)
-    return _done(_("The session has been removed."), "console.programme", event.id)
+        return _refused(error, page, event.id)
+    return _done(str(done_message), page, event.id)
+
+
+@bp.post("/events/<int:event_id>/programme/<int:session_id>/delete")
+def delete_session(event_id: int, session_id: int) -> ResponseReturnValue:
+    return _remove(event_id, service.remove_session, session_id, "console.programme",
+                   _l("The session has been removed."))
 
 
 @bp.post("/events/<int:event_id>/people")
@@ -281,14 +295,8 @@ def add_person(event_id: int) -> ResponseReturnValue:
 
 @bp.post("/events/<int:event_id>/people/<int:person_id>/delete")
 def delete_person(event_id: int, person_id: int) -> ResponseReturnValue:
-    event = event_or_abort(event_id, edit=True)
-    try:
-        service.remove_person(db.session, signed_in_user(), event.id, person_id)
-    except NotFound:
-        abort(404)
-    except DomainError as error:
-        return _refused(error, "console.programme", event.id)
-    return _done(_("The person has been removed."), "console.programme", event.id)
+    return _remove(event_id, service.remove_person, person_id, "console.programme",
+                   _l("The person has been removed."))
 
 
 # --- Breakout groups ------------------------------------------------------------------------
@@ -332,14 +340,8 @@ def edit_group(event_id: int, group_id: int) -> ResponseReturnValue:
 
 @bp.post("/events/<int:event_id>/groups/<int:group_id>/delete")
 def delete_group(event_id: int, group_id: int) -> ResponseReturnValue:
-    event = event_or_abort(event_id, edit=True)
-    try:
-        service.remove_group(db.session, signed_in_user(), event.id, group_id)
-    except NotFound:
-        abort(404)
-    except DomainError as error:
-        return _refused(error, "console.groups", event.id)
-    return _done(_("The group has been removed."), "console.groups", event.id)
+    return _remove(event_id, service.remove_group, group_id, "console.groups",
+                   _l("The group has been removed."))
 
 
 # --- Custom questions -----------------------------------------------------------------------
@@ -386,15 +388,8 @@ def edit_question(event_id: int, question_id: int) -> ResponseReturnValue:
 
 @bp.post("/events/<int:event_id>/questions/<int:question_id>/delete")
 def delete_question(event_id: int, question_id: int) -> ResponseReturnValue:
-    event = event_or_abort(event_id, edit=True)
-    try:
-        service.remove_question(db.session, signed_in_user(), event.id, question_id)
-    except NotFound:
-        abort(404)
-    except DomainError as error:
-        return _refused(error, "console.questions", event.id)
-    return _done(_("The question has been removed. Answers already given are kept."),
-                 "console.questions", event.id)
+    return _remove(event_id, service.remove_question, question_id, "console.questions",
+                   _l("The question has been removed. Answers already given are kept."))
 
 
 @bp.post("/events/<int:event_id>/questions/<int:question_id>/move")
