@@ -13,3 +13,6 @@ keepalive = 5
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
+# Participants' links (/r/<token>, /feeds/…, /j/…) and reset tokens are keys: both gunicorn
+# logs show them masked (app/gunicorn_logging.py), whatever access_log_format is chosen.
+logger_class = "app.gunicorn_logging.MaskingLogger"
