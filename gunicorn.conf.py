@@ -10,7 +10,9 @@ worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+# The app writes its own JSON line per request, with the request id (REQUEST_LOG); gunicorn's
+# access log is off unless asked for (then set REQUEST_LOG=0 to keep one line per request).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
 # Participants' links (/r/<token>, /feeds/…, /j/…) and reset tokens are keys: both gunicorn

@@ -29,6 +29,7 @@ def register_extensions(app: Flask) -> None:
     from app.database import configure_engine
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
+    from app.web import page_cache
 
     db.init_app(app)
     register_session_teardown(app)
@@ -39,6 +40,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     limiter.init_app(app)
     login_manager.init_app(app)
+    page_cache.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.login_message = lazy_gettext("Please sign in to continue.")
     login_manager.session_protection = "strong"

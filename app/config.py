@@ -75,6 +75,14 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(8 * 1024 * 1024))),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "600 per minute"),
         "CLOSING_SOON_HOURS": int(env.get("CLOSING_SOON_HOURS", "72")),
+        # One JSON line per request (app/web/security.py). Off where another access log
+        # (gunicorn's GUNICORN_ACCESS_LOG, nginx) already writes that line.
+        "REQUEST_LOG_ENABLED": env.get("REQUEST_LOG", "1") != "0",
+        # Rendered event pages kept per worker, checked against the database on every view.
+        "PAGE_CACHE_ENABLED": env.get("PAGE_CACHE_ENABLED", "1") != "0",
+        "PAGE_CACHE_ENTRIES": int(env.get("PAGE_CACHE_ENTRIES", "512")),
+        # Events that ask people to confirm their address: how long the emailed link works.
+        "EMAIL_CONFIRMATION_HOURS": int(env.get("EMAIL_CONFIRMATION_HOURS", "24")),
     }
     config.update(overrides)
     if config["PRODUCTION"] and not config["SECRET_KEY"]:
@@ -86,6 +94,9 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         config["SECRET_KEY"] = _development_secret(Path(instance_path))
     if config["MAIL_BACKEND"] not in ("smtp", "console"):
         raise ConfigurationError("MAIL_BACKEND must be 'smtp' or 'console'.")
+    if not 1 <= config["EMAIL_CONFIRMATION_HOURS"] <= 24 * 14:
+        raise ConfigurationError("EMAIL_CONFIRMATION_HOURS must be between 1 and 336 (two "
+                                 "weeks).")
     if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
         raise ConfigurationError(
             "Set MAIL_USE_TLS (STARTTLS, usually port 587) or MAIL_USE_SSL (implicit TLS, "

@@ -480,7 +480,10 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path,
     logs = workdir / backend
     with database(backend, workdir) as url, ExitStack() as stack:
         data = Data(url)
-        tsudoi = serve(stack, url, logs, "wsgi:app", "/privacy")
+        # All three apps get gunicorn's access log (tests/live_server.py reads it for 5xx);
+        # Tsudoi's own request log would be a second line per request, so it is off here as
+        # in a deployment that keeps gunicorn's.
+        tsudoi = serve(stack, url, logs, "wsgi:app", "/privacy", {"REQUEST_LOG": "0"})
         naive = serve(stack, url, logs, "bench.naive_app:app", "/naive/ready")
         hello = serve(stack, url, logs, "bench.hello_app:app", "/hello")
         _page_id, page_slug = data.event(capacity=None, rich=True)

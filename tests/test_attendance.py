@@ -194,6 +194,7 @@ def test_join_link_is_refused_with_a_clear_page(client, app, case, code, text):
     client.set_cookie("lang", "en")
     response = client.get(f"/j/{token}")
     assert response.status_code == code
+    assert response.mimetype == "text/html"
     assert text in response.text
     assert MEETING_URL not in response.text
     assert records(event) == []

@@ -29,10 +29,12 @@ def purge_command(days: int | None, dry_run: bool) -> None:
     cutoff = report.cutoff.isoformat(timespec="seconds")
     if report.dry_run:
         click.echo(f"Dry run: {report.events} event(s) ended before {cutoff} hold personal "
-                   f"data; {report.counts.registrations} registration(s) would be anonymised.")
+                   f"data; {report.counts.registrations} registration(s) would be anonymised, "
+                   f"{report.counts.pending_signups} expired unconfirmed sign-up(s) deleted.")
         return
     counts = report.counts
     click.echo(f"{report.events} event(s) ended before {cutoff}: "
                f"{counts.registrations} registration(s) anonymised, "
                f"{counts.attendance_records} attendance record(s) and {counts.messages} "
-               f"message(s) cleared, {counts.files} uploaded file(s) removed.")
+               f"message(s) cleared, {counts.files} uploaded file(s) removed; "
+               f"{counts.pending_signups} expired unconfirmed sign-up(s) deleted.")

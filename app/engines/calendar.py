@@ -300,13 +300,18 @@ def _calendar(method: str) -> Calendar:
 
 
 def _finish(calendar: Calendar) -> bytes:
-    for tzid in sorted(calendar.get_missing_tzids(), reverse=True):
-        # Inserted first so that every VTIMEZONE precedes the events using it.
-        calendar.subcomponents.insert(0, Timezone.from_ical(_vtimezone_ical(tzid)))
-    missing = calendar.get_missing_tzids()
-    if missing:
-        raise ValueError(f"no VTIMEZONE available for {sorted(missing)}")
-    return calendar.to_ical()
+    missing = sorted(calendar.get_missing_tzids())
+    for tzid in missing:
+        _vtimezone_ical(tzid)  # raises for a zone without transitions before anything is built
+    body = calendar.to_ical()
+    if not missing:
+        return body
+    # Every VTIMEZONE must precede the components using it. They are spliced in as bytes,
+    # serialised once per zone: parsing them back into the calendar on every invitation
+    # cost more than building the invitation itself.
+    first_component = body.index(b"\r\nBEGIN:", body.index(b"BEGIN:VCALENDAR") + 1) + 2
+    zones = b"".join(_vtimezone_ical(tzid) for tzid in missing)
+    return body[:first_component] + zones + body[first_component:]
 
 
 def _address(email: str, name: str, **params: str) -> vCalAddress:

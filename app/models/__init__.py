@@ -15,6 +15,7 @@ from app.models.event import (
 )
 from app.models.lottery import LotteryDraw
 from app.models.outbox import OutboxMessage
+from app.models.pending import PendingSignup
 from app.models.registrants import ImportBatch
 from app.models.registration import BreakoutPreference, Registration
 from app.models.user import AuditEntry, EventMembership, User
@@ -37,6 +38,7 @@ __all__ = [
     "ImportBatch",
     "LotteryDraw",
     "OutboxMessage",
+    "PendingSignup",
     "ProgrammeSession",
     "Question",
     "Registration",

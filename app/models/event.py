@@ -14,8 +14,12 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
+    inspect,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.extensions import db
 from app.models.enums import (
@@ -82,6 +86,10 @@ class Event(db.Model):  # type: ignore[name-defined]
         db_enum(RegistrationMode), default=RegistrationMode.FIRST_COME
     )
     waitlist_enabled: Mapped[bool] = mapped_column(default=True)
+    # Double opt-in: a sign-up becomes a registration (and gets its place) only once the
+    # link e-mailed to the address is used (app/services/email_confirmation.py).
+    confirm_email_address: Mapped[bool] = mapped_column(
+        default=False, server_default=false())
     lottery_draw_at: Mapped[datetime | None]
     lottery_drawn_at: Mapped[datetime | None]
     # Priority tiers for the draw: [{"question": key, "any_of": [option, ...]}, ...];
@@ -288,3 +296,38 @@ class Exhibitor(db.Model):  # type: ignore[name-defined]
     municipality_code: Mapped[str | None] = mapped_column(String(5))
 
     event: Mapped[Event] = relationship(back_populates="exhibitors")
+
+
+_EVENT_PARTS = (SeatPool, ProgrammeSession, EventPerson, BreakoutGroup, Question, Exhibitor)
+
+
+def _part_changed(session: Session, part: Any) -> bool:
+    if part in session.new or part in session.deleted:
+        return True
+    if isinstance(part, SeatPool):
+        # `taken` moves with every sign-up; only the capacity is part of what is published.
+        return bool(inspect(part).attrs.capacity.history.has_changes())
+    return session.is_modified(part, include_collections=False)
+
+
+@orm_event.listens_for(Session, "before_flush")
+def _touch_events_whose_parts_changed(session: Session, *_args: Any) -> None:
+    """An event's `updated_at` moves when its programme, people, groups, questions,
+    exhibitors or capacity change, not only its own row: cached public pages and calendar
+    LAST-MODIFIED stamps key on it."""
+    now = utcnow()
+    event_ids: set[int] = set()
+    for part in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(part, _EVENT_PARTS) or not _part_changed(session, part):
+            continue
+        parent = part.__dict__.get("event")  # without a lazy load inside the flush
+        if isinstance(parent, Event):
+            if parent not in session.new:
+                parent.updated_at = now
+        elif part.event_id is not None:
+            event_ids.add(part.event_id)
+    if event_ids:
+        session.connection().execute(
+            update(Event.__table__).where(Event.__table__.c.id.in_(event_ids))
+            .values(updated_at=now)
+        )

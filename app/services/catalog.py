@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.database import SessionLike
-from app.models import Event
+from app.models import Event, ProgrammeSession, SeatPool
 from app.models.enums import EventFormat, EventKind, EventStatus
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -69,6 +69,63 @@ def upcoming_events(session: SessionLike, filters: EventFilters, now: datetime) 
         # An event belongs to every month it runs in (a six-week exhibition spans two).
         query = query.where(Event.starts_at < end, or_(Event.ends_at >= start))
     return list(session.execute(query).scalars())
+
+
+PageVersion = tuple[object, ...]
+
+
+def event_for_page(session: SessionLike, slug: str) -> Event | None:
+    """A published event with everything its public page shows, in a few queries."""
+    event = session.execute(
+        select(Event)
+        .where(Event.slug == slug, Event.status != EventStatus.DRAFT)
+        .options(
+            selectinload(Event.seat_pools),
+            selectinload(Event.sessions).selectinload(ProgrammeSession.people),
+            selectinload(Event.people),
+            selectinload(Event.breakout_groups),
+            selectinload(Event.exhibitors),
+        )
+    ).scalar_one_or_none()
+    return event
+
+
+# Built once: composing the statement costs more than running it on a page served from cache.
+_PAGE_VERSION = (
+    select(Event.id, Event.status, Event.updated_at, SeatPool.mode, SeatPool.capacity,
+           SeatPool.taken)
+    .outerjoin(SeatPool, SeatPool.event_id == Event.id)
+    .where(Event.slug == bindparam("slug"))
+    .order_by(SeatPool.mode)
+)
+
+
+def event_page_version(session: SessionLike, slug: str) -> PageVersion | None:
+    """What a published event's public page depends on, read in one small query: the
+    event's `updated_at` (which its programme and other parts also move) and its seats.
+
+    None for an unknown slug or a draft. Time-dependent parts (registration opening and
+    closing) are handled by the caller's expiry, see `page_valid_until`.
+    """
+    rows = session.connection().execute(_PAGE_VERSION, {"slug": slug}).all()
+    if not rows or rows[0].status is EventStatus.DRAFT:
+        return None
+    return (rows[0].id, rows[0].status, rows[0].updated_at,
+            *((row.mode, row.capacity, row.taken) for row in rows))
+
+
+def page_valid_until(event: Event, now: datetime, closing_soon: timedelta) -> datetime:
+    """The next moment the page of `event` could change by itself, as time passes."""
+    moments = [
+        event.registration_opens_at,
+        event.effective_closes_at - closing_soon,
+        event.effective_closes_at,
+        event.lottery_draw_at,
+        event.starts_at,
+        event.ends_at,
+    ]
+    return min((moment for moment in moments if moment is not None and moment > now),
+               default=now + timedelta(days=1))
 
 
 def month_choices(now: datetime, count: int = 6) -> list[str]:

@@ -131,6 +131,8 @@ class RegistrationSettings:
     # [{"question": key, "any_of": [option, ...]}, ...], highest priority first.
     lottery_tiers: list[dict[str, Any]] = field(default_factory=list)
     waitlist_enabled: bool = True
+    # Double opt-in: sign-ups count only once the e-mailed link is used.
+    confirm_email_address: bool = False
     max_preference_ranks: int = 0
     # None: no limit. Modes the event does not offer are ignored.
     capacities: dict[AttendanceMode, int | None] = field(default_factory=dict)
@@ -727,7 +729,7 @@ def update_registration_settings(
         changed = []
         for name in ("registration_required", "registration_opens_at",
                      "registration_closes_at", "registration_mode", "waitlist_enabled",
-                     "max_preference_ranks"):
+                     "confirm_email_address", "max_preference_ranks"):
             value = getattr(data, name)
             if getattr(event, name) != value:
                 setattr(event, name, value)

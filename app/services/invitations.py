@@ -170,6 +170,8 @@ class InvitationHistory:
 
     requests: int = 0
     cancels: int = 0
+    # Nothing was ever sent about it: no invitation and no breakout group either.
+    new_registration: bool = False
 
 
 def invitation_history(registration: Registration) -> InvitationHistory:
@@ -363,7 +365,7 @@ def personal_calendar_event(
     )
     online = _takes_part_online(registration) and not cancelled
     join_url = personal_join_url(registration) if online else None
-    if breakout is None and not cancelled:
+    if breakout is None and not cancelled and not (history and history.new_registration):
         breakout = published_breakout(registration)
     return _calendar_event(
         event,
@@ -426,20 +428,24 @@ def invitation_attachment(
     manage_url: str,
     now: datetime,
     breakout: BreakoutInfo | None = None,
+    history: InvitationHistory | None = None,
 ) -> dict[str, Any] | None:
     """The outbox payload's "calendar" entry, fixed at queue time like the message text.
 
     `breakout` is the group being announced, before the assignment is marked as told.
+    `history` is read from the outbox unless given (a brand-new registration has none).
 
     A message never fails to be queued because of its invitation: an event the engine
     refuses (say, a zero-length event) is logged and mailed without one.
     """
-    history = invitation_history(registration)
+    if history is None:
+        history = invitation_history(registration)
     method = invitation_method(kind, registration, history)
     if method is None:
         return None
     if method == "CANCEL":  # counted with the CANCEL being queued
-        history = InvitationHistory(history.requests, history.cancels + 1)
+        history = InvitationHistory(history.requests, history.cancels + 1,
+                                    history.new_registration)
     with force_locale(registration.language):
         calendar_event = personal_calendar_event(registration, manage_url=manage_url,
                                                  history=history, breakout=breakout)

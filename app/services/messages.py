@@ -13,10 +13,10 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from app.database import SessionLike
-from app.models import OutboxMessage, Registration
+from app.models import Event, OutboxMessage, Registration
 from app.models.enums import MessageKind
 from app.orm import utcnow
-from app.services.invitations import invitation_attachment
+from app.services.invitations import InvitationHistory, invitation_attachment
 from app.services.tokens import manage_token
 
 
@@ -49,9 +49,11 @@ def manage_url(registration: Registration) -> str:
 
 def queue_message(
     session: SessionLike, kind: MessageKind, registration: Registration, *,
-    subject: str | None = None, **context: Any
+    subject: str | None = None, first_message: bool = False, **context: Any
 ) -> OutboxMessage:
-    """`subject` replaces the kind's own subject (an organizer's announcement)."""
+    """`subject` replaces the kind's own subject (an organizer's announcement);
+    `first_message` says the registration has had no message yet (no invitation history
+    to look up)."""
     event = registration.event
     link = manage_url(registration)
     with force_locale(registration.language):
@@ -66,8 +68,9 @@ def queue_message(
         )
     payload: dict[str, Any] = {"status": registration.status.value}
     # The invitation is fixed now, like the text: a later change queues its own message.
+    history = InvitationHistory(new_registration=True) if first_message else None
     invitation = invitation_attachment(kind, registration, manage_url=link, now=utcnow(),
-                                       breakout=context.get("breakout_info"))
+                                       breakout=context.get("breakout_info"), history=history)
     if invitation is not None:
         payload["calendar"] = invitation
     message = OutboxMessage(
@@ -80,5 +83,22 @@ def queue_message(
         body_text=body,
         payload=payload,
     )
+    session.add(message)
+    return message
+
+
+def queue_message_to_address(
+    session: SessionLike, kind: MessageKind, event: Event, recipient: str, language: str,
+    **context: Any
+) -> OutboxMessage:
+    """A message about `event` to an address that has no registration (yet): the link that
+    confirms a sign-up's address. The template gets `event` and `language` and `context`."""
+    with force_locale(language):
+        subject = f"[{event.title}] {_subjects()[kind]}"
+        body = render_template(f"emails/{kind.value}.txt", event=event, language=language,
+                               **context)
+    message = OutboxMessage(kind=kind, event_id=event.id, registration_id=None,
+                            recipient=recipient, language=language, subject=subject[:300],
+                            body_text=body, payload={})
     session.add(message)
     return message

@@ -8,6 +8,9 @@ Two ways in:
 * `delete_own_data`: a participant deletes their registration from the manage page; an
   active registration is cancelled first, so the seat goes to the next person waiting.
 
+The purge also deletes the sign-ups that waited for their address to be confirmed and whose
+link expired (app/services/email_confirmation.py), with the e-mails of such links.
+
 Anonymising replaces name, furigana, e-mail, organisation name, free-text answers and the
 manage key with neutral values; what the statistics need stays: status, attendance mode,
 prefecture, municipality, organisation type, answers to choice questions, breakout
@@ -46,6 +49,7 @@ from app.models import (
 )
 from app.models.enums import MessageKind, OutboxStatus, QuestionKind
 from app.orm import utcnow
+from app.services import email_confirmation
 from app.services.audit import record
 from app.services.errors import NotFound
 from app.services.registration import cancel_in_transaction
@@ -74,6 +78,7 @@ class PurgeCounts:
     attendance_records: int = 0  # names and addresses from Zoom/Teams reports
     messages: int = 0  # deleted (unsent) or emptied (sent)
     files: int = 0  # uploaded registrant lists and attendance reports
+    pending_signups: int = 0  # sign-ups whose address was never confirmed, link expired
 
     def __add__(self, other: PurgeCounts) -> PurgeCounts:
         return PurgeCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -222,15 +227,22 @@ def purge_ended_events(
     failure leaves the others done, and no lock is held for long). A dry run only counts."""
     if days < 0:
         raise ValueError("days must not be negative")
-    cutoff = (now or utcnow()) - timedelta(days=days)
+    now = now or utcnow()
+    cutoff = now - timedelta(days=days)
     event_ids = [event.id for event in _pending_events(session, cutoff)]
     total = PurgeCounts()
     if dry_run:
         remaining = session.execute(
             select(func.count()).select_from(Registration)
             .where(Registration.event_id.in_(event_ids), _not_anonymised())).scalar_one()
+        expired = email_confirmation.expired_count(session, now)
         session.rollback()
-        return PurgeReport(cutoff, True, len(event_ids), PurgeCounts(int(remaining)))
+        return PurgeReport(cutoff, True, len(event_ids),
+                           PurgeCounts(int(remaining), pending_signups=expired))
+    # Unconfirmed sign-ups are kept only while their link works, whatever the event's dates.
+    with write_transaction(session):
+        pending, messages = email_confirmation.purge_expired_pending_signups(session, now)
+    total += PurgeCounts(messages=messages, pending_signups=pending)
     for event_id in event_ids:
         with write_transaction(session):
             event = session.get(Event, event_id, populate_existing=True)

@@ -9,6 +9,7 @@ and then trusted, so two sign-ups for the last seat can never both win.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.database import SessionLike, write_transaction
 from app.models import BreakoutPreference, Event, Registration, SeatPool
@@ -144,9 +146,17 @@ class SignupResult:
     already_registered: bool = False
 
 
-def get_event(session: SessionLike, slug: str, *, published_only: bool = True) -> Event:
-    """Load an event by slug; raises NotFound for unknown slugs and, publicly, drafts."""
-    event = session.execute(select(Event).where(Event.slug == slug)).scalar_one_or_none()
+def get_event(
+    session: SessionLike, slug: str, *, published_only: bool = True, with_form: bool = False
+) -> Event:
+    """Load an event by slug; raises NotFound for unknown slugs and, publicly, drafts.
+
+    `with_form` loads, in the same query, the seats and questions the sign-up form needs.
+    """
+    query = select(Event).where(Event.slug == slug)
+    if with_form:
+        query = query.options(joinedload(Event.seat_pools), joinedload(Event.questions))
+    event = session.execute(query).unique().scalar_one_or_none()
     if event is None or (published_only and event.status is EventStatus.DRAFT):
         raise NotFound(_l("This event does not exist."))
     return event
@@ -225,7 +235,8 @@ def _next_waitlist_seq(session: SessionLike, event_id: int) -> int:
     seq = session.execute(
         update(Event)
         .where(Event.id == event_id)
-        .values(waitlist_counter=Event.waitlist_counter + 1)
+        # `updated_at` kept: a place in the queue changes nothing anyone has published.
+        .values(waitlist_counter=Event.waitlist_counter + 1, updated_at=Event.updated_at)
         .returning(Event.waitlist_counter)
         .execution_options(synchronize_session=False)
     ).scalar_one()
@@ -263,8 +274,13 @@ def _find_active(session: SessionLike, event_id: int, email_normalized: str) -> 
     ).scalar_one_or_none()
 
 
-def _resend_manage_link(session: SessionLike, event_id: int, email_normalized: str) -> SignupResult:
+def _resend_manage_link(
+    session: SessionLike, event_id: int, email_normalized: str,
+    also: Callable[[SessionLike], None] | None = None,
+) -> SignupResult:
     with write_transaction(session):
+        if also is not None:
+            also(session)
         existing = _find_active(session, event_id, email_normalized)
         if existing is None:  # cancelled meanwhile: let the caller try again
             raise RegistrationError(_l("Please submit the form again."))
@@ -275,6 +291,8 @@ def _resend_manage_link(session: SessionLike, event_id: int, email_normalized: s
 def _apply_preferences(
     registration: Registration, event: Event, group_ids: list[int]
 ) -> None:
+    if not group_ids and not registration.preferences:
+        return
     valid = {group.id for group in event.breakout_groups}
     chosen: list[int] = []
     for group_id in group_ids[: event.max_preference_ranks]:
@@ -292,33 +310,56 @@ def _apply_preferences(
 
 
 def register(
-    session: SessionLike, event_id: int, data: RegistrationInput, *, now: datetime | None = None
+    session: SessionLike, event_id: int, data: RegistrationInput, *, now: datetime | None = None,
+    also: Callable[[SessionLike], None] | None = None,
 ) -> SignupResult:
     """Sign someone up: confirmed if a seat is free, else waitlisted, or entered in the lottery.
 
     The same address twice for one event creates nothing new: the existing registration's
     manage link is e-mailed again, and the caller learns only that it was sent.
+
+    The seat is claimed last, just before COMMIT: on PostgreSQL the claim locks the pool row
+    until the transaction ends, and every sign-up for the event queues on that row, so the
+    registration and its message are written first, while nothing is held. If the last
+    seat went meanwhile, the registration goes to the waiting list after all (and its
+    message is written again).
+
+    `also` runs first in the same transaction, whether a registration is made or its link
+    re-sent; what it raises undoes everything (the e-mail confirmation takes its link so).
     """
     now = now or utcnow()
     email_normalized = normalize_email(data.email)
     manage_key = new_manage_key()
     token = manage_token(manage_key)
+    mode = data.attendance_mode
     try:
         with write_transaction(session):
-            event = session.get(Event, event_id, populate_existing=True)
+            if also is not None:
+                also(session)
+            event = session.execute(
+                select(Event).where(Event.id == event_id)
+                .options(joinedload(Event.seat_pools))
+                .execution_options(populate_existing=True)
+            ).unique().scalar_one_or_none()
             if event is None:
                 raise NotFound(_l("This event does not exist."))
-            state = _check_open(event, data.attendance_mode, now)
-            if _find_active(session, event_id, email_normalized) is not None:
-                raise _AlreadyRegistered
-            status, seq = place_registration(
-                session, event, data.attendance_mode,
-                lottery=state is RegistrationState.LOTTERY_OPEN,
-            )
+            state = _check_open(event, mode, now)
+            lottery = state is RegistrationState.LOTTERY_OPEN
+            # A hint only (the pool as read): the conditional claim below decides.
+            seat_expected = not lottery and not _pools_full(event, [mode])
+            status, seq = RegistrationStatus.CONFIRMED, None
+            if lottery:
+                status = RegistrationStatus.LOTTERY_PENDING
+            elif not seat_expected:
+                # Before the full-event path, which may refuse: a second sign-up with the
+                # same address gets its link again rather than "full".
+                if _find_active(session, event_id, email_normalized) is not None:
+                    raise _AlreadyRegistered
+                status, seq = place_registration(session, event, mode, lottery=False)
             registration = Registration(
                 event=event,
                 status=status,
-                attendance_mode=data.attendance_mode,
+                attendance_mode=mode,
                 name=normalize_spaces(data.name),
                 furigana=normalize_furigana(data.furigana),
                 furigana_key=furigana_key(data.furigana),
@@ -339,14 +380,26 @@ def register(
             )
             _apply_preferences(registration, event, data.preferences)
             session.add(registration)
+            # The partial unique index refuses a second active registration for the address
+            # here (IntegrityError, below), before any seat is touched.
             session.flush()
-            queue_message(session, _signup_message(status), registration)
+            message = queue_message(session, _signup_message(status), registration,
+                                    first_message=True)
+            session.flush()
+            if seat_expected and not _claim_seat(session, event_id, mode):
+                session.delete(message)
+                status, seq = place_registration(session, event, mode, lottery=False)
+                registration.status, registration.waitlist_seq = status, seq
+                if status is not RegistrationStatus.CONFIRMED:
+                    registration.confirmed_at = None
+                queue_message(session, _signup_message(status), registration,
+                              first_message=True)
             result = SignupResult(registration.id, status, token)
     except _AlreadyRegistered:
-        return _resend_manage_link(session, event_id, email_normalized)
+        return _resend_manage_link(session, event_id, email_normalized, also)
     except IntegrityError:
-        # A concurrent double submit won the unique index: same answer as above.
-        return _resend_manage_link(session, event_id, email_normalized)
+        # The address is registered already (maybe by a concurrent double submit).
+        return _resend_manage_link(session, event_id, email_normalized, also)
     return result
 
 

@@ -93,6 +93,8 @@ def register(app: Flask) -> None:
     @app.after_request
     def log_request(response: Response) -> Response:
         """One line per request, with the request id that gunicorn's access log lacks."""
+        if not app.config.get("REQUEST_LOG_ENABLED", True):
+            return response
         if request.path in _PROBES and response.status_code < 400:
             return response
         path = mask_path(request.path)

@@ -163,6 +163,9 @@ class RegistrationSettingsSchema(ApiSchema):
     mode = fields.Enum(RegistrationMode, by_value=True, attribute="registration_mode",
                        required=True)
     waitlist_enabled = fields.Boolean(required=True)
+    confirm_email_address = fields.Boolean(
+        required=True, metadata={"description": "Sign-ups count only once the person has "
+                                 "confirmed their address with the link e-mailed to them."})
     lottery_draw_at = fields.DateTime(required=True, allow_none=True)
     lottery_drawn_at = fields.DateTime(required=True, allow_none=True)
     max_preference_ranks = fields.Integer(required=True)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -54,6 +55,7 @@ from app.models.enums import (
     RegistrationMode,
     SessionKind,
 )
+from app.services.email_confirmation import confirmation_hours
 from app.services.events import (
     EventDetails,
     GroupInput,
@@ -342,6 +344,8 @@ class SettingsForm(FlaskForm):
             min=0, message=_l("Please enter 0 or more, or leave empty for no limit."))],
         description=_l("Empty: no limit. Raising it confirms people waiting, in order."))
     waitlist_enabled = BooleanField(_l("Keep a waiting list when full"))
+    # Its description names the configured lifetime of the links: see settings_form().
+    confirm_email_address = BooleanField(_l("Ask people to confirm their email address"))
     registration_mode = RadioField(_l("How places are given"),
                                    choices=_choices(REGISTRATION_MODE_LABELS),
                                    validators=[InputRequired(message=REQUIRED)])
@@ -372,6 +376,7 @@ class SettingsForm(FlaskForm):
             lottery_draw_at=self.lottery_draw_at.data,
             lottery_tiers=list(self.lottery_tiers.data or []),
             waitlist_enabled=bool(self.waitlist_enabled.data),
+            confirm_email_address=bool(self.confirm_email_address.data),
             max_preference_ranks=self.max_preference_ranks.data or 0,
             capacities=capacities,
         )
@@ -380,7 +385,18 @@ class SettingsForm(FlaskForm):
 def settings_form(event: Event) -> SettingsForm:
     pools: dict[str, Any] = {f"capacity_{pool.mode.value}": pool.capacity
                              for pool in event.seat_pools}
-    return SettingsForm(obj=event, registration_mode=event.registration_mode.value, **pools)
+    form = SettingsForm(obj=event, registration_mode=event.registration_mode.value, **pools)
+    form.confirm_email_address.description = ngettext(
+        "After sending the form, people get an email with a link: the registration is made, "
+        "and a place given, only when they open it and confirm. This keeps out mistyped "
+        "addresses and other people's. Links expire after %(num)d hour; unconfirmed "
+        "sign-ups are not registrations and are deleted then.",
+        "After sending the form, people get an email with a link: the registration is made, "
+        "and a place given, only when they open it and confirm. This keeps out mistyped "
+        "addresses and other people's. Links expire after %(num)d hours; unconfirmed "
+        "sign-ups are not registrations and are deleted then.",
+        confirmation_hours())
+    return form
 
 
 def capacity_fields(form: SettingsForm, event: Event) -> list[Field]:

@@ -21,8 +21,8 @@ from app.extensions import db
 from app.models import BreakoutGroup, Event, ProgrammeSession, Question
 from app.models.enums import EventStatus, MembershipRole, UserRole
 from app.orm import utcnow
+from app.services import email_confirmation, permissions
 from app.services import events as service
-from app.services import permissions
 from app.services.errors import DomainError, NotFound
 from app.services.registration import registration_state
 from app.web.console import bp
@@ -116,6 +116,7 @@ def event_overview(event_id: int) -> ResponseReturnValue:
         problems=service.publication_problems(event, now)
         if event.status is EventStatus.DRAFT else [],
         changes=service.recent_changes(db.session, event.id),
+        pending_signups=email_confirmation.pending_count(db.session, event.id, now),
         map_url=service.map_url(event.venue_address) if event.venue_address else "",
     )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -170,7 +172,24 @@ def event_fields(event: Event, language: str) -> dict[str, Field]:
     return attributes
 
 
+# Built once per event version and language: a form class of a dozen fields costs more to
+# build than a sign-up costs to store. `updated_at` moves with every question or group.
+_SIGNUP_FORM_CLASSES: dict[tuple[int, datetime, str], type[SignupFormBase]] = {}
+_MAX_CACHED_CLASSES = 256
+
+
 def signup_form_class(event: Event, language: str) -> type[SignupFormBase]:
+    key = (event.id, event.updated_at, language)
+    form_class = _SIGNUP_FORM_CLASSES.get(key)
+    if form_class is None:
+        form_class = _build_signup_form_class(event, language)
+        if len(_SIGNUP_FORM_CLASSES) >= _MAX_CACHED_CLASSES:
+            _SIGNUP_FORM_CLASSES.clear()
+        _SIGNUP_FORM_CLASSES[key] = form_class
+    return form_class
+
+
+def _build_signup_form_class(event: Event, language: str) -> type[SignupFormBase]:
     fields = event_fields(event, language)
     # Created last so that errors are listed in the order the fields appear on the page.
     fields["consent"] = BooleanField(
@@ -188,18 +207,26 @@ def answers_form_class(event: Event, language: str) -> type[FlaskForm]:
     return type("AnswersForm", (FlaskForm,), fields)
 
 
+_ORGANIZATION_TYPE_CHOICES = options([("", _l("Please choose"))] + [
+    (kind.value, label) for kind, label in ORGANIZATION_TYPE_LABELS.items()
+])
+
+
+@lru_cache(maxsize=4)
+def _prefecture_choices(language: str) -> list[SelectChoice]:
+    return options([("", _l("Please choose"))] + [
+        (p.code, p.name_en if language == "en" else p.name) for p in geo.prefectures()
+    ])
+
+
 def prepare_choices(form: SignupFormBase, event: Event, language: str) -> None:
     form.attendance_mode.choices = options(
         (mode.value, MODE_LABELS[mode]) for mode in event.attendance_modes
     )
     if len(event.attendance_modes) == 1 and not form.attendance_mode.data:
         form.attendance_mode.data = event.attendance_modes[0].value
-    form.organization_type.choices = options([("", _l("Please choose"))] + [
-        (kind.value, label) for kind, label in ORGANIZATION_TYPE_LABELS.items()
-    ])
-    form.prefecture.choices = options([("", _l("Please choose"))] + [
-        (p.code, p.name_en if language == "en" else p.name) for p in geo.prefectures()
-    ])
+    form.organization_type.choices = _ORGANIZATION_TYPE_CHOICES
+    form.prefecture.choices = _prefecture_choices(language)
     municipalities = geo.municipalities(form.prefecture.data) if form.prefecture.data else []
     form.municipality.choices = options([("", _l("Please choose"))] + [
         (m.code, m.label) for m in municipalities

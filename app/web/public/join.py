@@ -7,10 +7,9 @@ cached and never sent on as a Referer.
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.models import Registration
@@ -67,9 +66,9 @@ def join(token: str) -> ResponseReturnValue:
         response = redirect(outcome.url, code=303)
     else:
         code = _STATUS[outcome.refusal or JoinRefusal.UNKNOWN]
-        response = Response(render_template("errors/error.html", code=code,
-                                            title=_("Join the online event"),
-                                            message=_reason(outcome)), status=code)
+        response = make_response(render_template("errors/error.html", code=code,
+                                                 title=_("Join the online event"),
+                                                 message=_reason(outcome)), code)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex"

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from app import geo
@@ -21,7 +31,9 @@ from app.services.registration import (
     register,
     registration_state,
 )
+from app.web.page_cache import CachedPage, page_cache
 from app.web.public import bp
+from app.web.public.confirm import ask_to_confirm
 from app.web.public.forms import (
     prepare_choices,
     question_answers,
@@ -37,7 +49,7 @@ def _closing_soon() -> timedelta:
 
 def _load_event(slug: str) -> Event:
     try:
-        return get_event(db.session, slug)
+        return get_event(db.session, slug, with_form=True)
     except NotFound:
         abort(404)
 
@@ -56,9 +68,25 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/events/<slug>")
 def event_detail(slug: str) -> ResponseReturnValue:
-    event = _load_event(slug)
-    state = registration_state(event, utcnow(), _closing_soon())
-    return render_template("public/event.html", event=event, state=state)
+    now = utcnow()
+    version = catalog.event_page_version(db.session, slug)
+    if version is None:
+        abort(404)
+    pages = page_cache()
+    key = ("event", request.full_path, current_language())
+    # A flashed message belongs to one visitor's page, not to everybody's.
+    cacheable = pages is not None and "_flashes" not in session
+    if cacheable and (body := pages.get(key, version, now)) is not None:  # type: ignore[union-attr]
+        return Response(body, mimetype="text/html")
+    event = catalog.event_for_page(db.session, slug)
+    if event is None:
+        abort(404)
+    state = registration_state(event, now, _closing_soon())
+    html = render_template("public/event.html", event=event, state=state)
+    if cacheable:
+        valid_until = catalog.page_valid_until(event, now, _closing_soon())
+        pages.put(key, CachedPage(version, valid_until, html.encode()))  # type: ignore[union-attr]
+    return html
 
 
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
@@ -96,6 +124,8 @@ def signup(slug: str) -> ResponseReturnValue:
                 preferences=ranked_preferences(form, event),
             )
             try:
+                if event.confirm_email_address:  # double opt-in: app/web/public/confirm.py
+                    return ask_to_confirm(event, data, now)
                 result = register(db.session, event.id, data, now=now)
             except DomainError as error:
                 target = getattr(form, error.field or "", None)
