@@ -7,7 +7,6 @@ round page against WCAG 2.1 AA. Screenshots go to test-results/ (git-ignored).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,14 +15,14 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import BreakoutAssignment, OutboxMessage
 from app.models.enums import MessageKind
 from app.services.registration import register
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, LiveServer, empty_all_tables, live_app
+from tests.browser_support import LiveServer, empty_all_tables, live_app
 from tests.factories import PASSWORD, make_user, signup
 from tests.test_breakout_workflow import breakout_event, enrol
 
@@ -67,18 +66,6 @@ def scene(migrated_database: str) -> Iterator[Scene]:
             empty_all_tables()
             db.engine.dispose()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium is required in CI but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

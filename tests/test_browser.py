@@ -8,7 +8,6 @@ Screenshots go to test-results/ (git-ignored).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,15 +18,13 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import OutboxMessage
 from app.models.enums import MessageKind
 from tests.browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     BrowserEvents,
     LiveServer,
     create_browser_events,
@@ -133,19 +130,6 @@ def live(migrated_database: str) -> Iterator[Live]:
             empty_all_tables()
             db.engine.dispose()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium is required in CI but {CHROMIUM} is missing")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
 
 
 @contextmanager
