@@ -13,8 +13,12 @@ keepalive = 5
 # The app writes its own JSON line per request, with the request id (REQUEST_LOG); gunicorn's
 # access log is off unless asked for (then set REQUEST_LOG=0 to keep one line per request).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
-max_requests_jitter = 200
+# A worker is replaced after this many requests, against slow leaks. Rarely: booting one
+# costs ~2 s of CPU (imports, app factory), and a new worker starts with cold caches (compiled
+# templates and SQL, rendered pages); at 2,000 a worker was replaced every few seconds of a
+# registration rush.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "50000"))
+max_requests_jitter = max_requests // 10
 # Participants' links (/r/<token>, /feeds/…, /j/…) and reset tokens are keys: both gunicorn
 # logs show them masked (app/gunicorn_logging.py), whatever access_log_format is chosen.
 logger_class = "app.gunicorn_logging.MaskingLogger"

@@ -81,6 +81,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         # Rendered event pages kept per worker, checked against the database on every view.
         "PAGE_CACHE_ENABLED": env.get("PAGE_CACHE_ENABLED", "1") != "0",
         "PAGE_CACHE_ENTRIES": int(env.get("PAGE_CACHE_ENTRIES", "512")),
+        # Served without checking the database for this long after a check (0: always check).
+        "PAGE_CACHE_FRESH_SECONDS": float(env.get("PAGE_CACHE_FRESH_SECONDS", "1")),
         # Events that ask people to confirm their address: how long the emailed link works.
         "EMAIL_CONFIRMATION_HOURS": int(env.get("EMAIL_CONFIRMATION_HOURS", "24")),
     }

@@ -111,6 +111,7 @@ def live_app(database_url: str, **overrides: Any) -> Flask:
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": None,
         "PUBLIC_BASE_URL": "http://127.0.0.1",  # replaced by LiveServer with the real URL
+        "PAGE_CACHE_FRESH_SECONDS": 0,
     }
     config.update(overrides)
     return create_app(config)

@@ -86,6 +86,8 @@ def make_app(database_url: str, **overrides: Any) -> Flask:
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": "localhost",
         "PUBLIC_BASE_URL": "http://localhost",
+        # Pages checked against the database on every view: tests edit and look at once.
+        "PAGE_CACHE_FRESH_SECONDS": 0,
     }
     config.update(overrides)
     app = create_app(config)

@@ -130,6 +130,21 @@ def test_a_draft_or_unpublished_event_is_not_found_even_after_being_cached(clien
     assert client.get(f"/events/{event.slug}").status_code == 404
 
 
+def test_within_the_fresh_window_the_page_is_served_without_asking_the_database(
+        migrated_database: str, monkeypatch) -> None:
+    with app_context_for(migrated_database, PAGE_CACHE_FRESH_SECONDS=30) as app:
+        event = make_event(capacity=10)
+        client = app.test_client()
+        assert "10 of 10 seats left" in _page(client, event.slug, headers=EN)
+        register(db.session, event.id, signup("hanako@example.jp"))
+        db.session.commit()
+        # Checked less than 30 s ago: the kept page, one seat behind.
+        assert "10 of 10 seats left" in _page(client, event.slug, headers=EN)
+        later = page_cache_module.time.monotonic() + 31
+        monkeypatch.setattr(page_cache_module.time, "monotonic", lambda: later)
+        assert "9 of 10 seats left" in _page(client, event.slug, headers=EN)
+
+
 def test_the_cache_can_be_turned_off(migrated_database: str) -> None:
     with app_context_for(migrated_database, PAGE_CACHE_ENABLED=False) as app:
         assert page_cache_module.page_cache() is None

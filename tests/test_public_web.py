@@ -76,6 +76,33 @@ def test_event_page_shows_programme_and_seats_but_never_the_meeting_url(client, 
     assert client.get(f"/events/{draft.slug}/register").status_code == 404
 
 
+def test_programme_of_an_event_over_several_days_dates_each_session(client, app):
+    from datetime import datetime
+
+    from app.models import ProgrammeSession
+    from app.models.enums import SessionKind
+
+    start = datetime.fromisoformat("2027-03-01T01:30:00+00:00")  # 10:30 in Tokyo
+    event = make_event(kind=EventKind.EXHIBITION, starts_at=start,
+                       ends_at=start + timedelta(days=2, hours=7),
+                       registration_closes_at=start + timedelta(days=2))
+    for day, title in ((0, "基調講演の日"), (1, "事例紹介の日")):
+        begins = start + timedelta(days=day)
+        db.session.add(ProgrammeSession(event=event, kind=SessionKind.KEYNOTE, position=day,
+                                        title=title, starts_at=begins,
+                                        ends_at=begins + timedelta(hours=1)))
+    db.session.commit()
+    page = client.get(f"/events/{event.slug}").text
+    assert "2027年3月1日(月) 10:30" in page and "2027年3月2日(火) 10:30" in page
+    one_day = make_event(starts_at=start, ends_at=start + timedelta(hours=3))
+    db.session.add(ProgrammeSession(event=one_day, kind=SessionKind.KEYNOTE, position=0,
+                                    title="一日だけ", starts_at=start,
+                                    ends_at=start + timedelta(hours=1)))
+    db.session.commit()
+    sessions = client.get(f"/events/{one_day.slug}").text.split('class="sessions"')[1]
+    assert "10:30–11:30" in sessions and "2027年3月1日" not in sessions.split("</ol>")[0]
+
+
 def test_successful_sign_up_redirects_to_the_manage_page(client, app):
     event = make_event(event_format=EventFormat.ONLINE, capacity=5,
                        online_url="https://zoom.example/j/999")

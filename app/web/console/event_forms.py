@@ -409,7 +409,7 @@ def capacity_fields(form: SettingsForm, event: Event) -> list[Field]:
 class SessionPersonForm(Form):
     """One speaker row of a session; rows left without a name are ignored."""
 
-    role = SelectField(_l("Role"), choices=_choices(PERSON_ROLE_LABELS),
+    role = SelectField(_l("Role in the programme"), choices=_choices(PERSON_ROLE_LABELS),
                        default=PersonRole.SPEAKER.value)
     name = StringField(_l("Name"), validators=[_at_most(100)])
     affiliation = StringField(_l("Affiliation"), validators=[_at_most(300)])
@@ -461,7 +461,7 @@ def session_form(event: Event, item: Any = None) -> SessionForm:
 
 
 class PersonForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=_choices(PERSON_ROLE_LABELS),
+    role = SelectField(_l("Role in the programme"), choices=_choices(PERSON_ROLE_LABELS),
                        default=PersonRole.MODERATOR.value,
                        validators=[InputRequired(message=REQUIRED)])
     name = StringField(_l("Name"), validators=[DataRequired(message=REQUIRED), _at_most(100)])

@@ -69,13 +69,15 @@ def index() -> ResponseReturnValue:
 @bp.get("/events/<slug>")
 def event_detail(slug: str) -> ResponseReturnValue:
     now = utcnow()
-    version = catalog.event_page_version(db.session, slug)
-    if version is None:
-        abort(404)
     pages = page_cache()
     key = ("event", request.full_path, current_language())
     # A flashed message belongs to one visitor's page, not to everybody's.
     cacheable = pages is not None and "_flashes" not in session
+    if cacheable and (body := pages.fresh(key, now)) is not None:  # type: ignore[union-attr]
+        return Response(body, mimetype="text/html")
+    version = catalog.event_page_version(db.session, slug)
+    if version is None:
+        abort(404)
     if cacheable and (body := pages.get(key, version, now)) is not None:  # type: ignore[union-attr]
         return Response(body, mimetype="text/html")
     event = catalog.event_for_page(db.session, slug)
