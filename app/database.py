@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: writers then queue per process only
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, scoped_session
@@ -41,6 +48,74 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+class SQLiteWriterQueue:
+    """Writers of one SQLite file take turns in the kernel, not in SQLite's busy handler.
+
+    SQLite lets one writer in at a time; the others poll, sleeping 1 to 100 ms between
+    tries, so under a burst of sign-ups most of the wait is sleep after the lock is free
+    already, and the unluckiest wait longest. Here a writer first takes a thread lock (its
+    worker's other threads) and an flock on a file beside the database (the other worker
+    processes); both wake the next writer as soon as the previous one commits. SQLite's own
+    lock still decides; writers outside `write_transaction` simply poll as before. The
+    kernel drops an flock when its process dies, so a killed worker blocks nobody.
+    """
+
+    def __init__(self, database_path: str) -> None:
+        self.lock_path = database_path + "-writers.lock"
+        self._thread_lock = threading.Lock()
+        self._local = threading.local()
+        self._descriptor: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # Opened per process: after a fork, a shared open file would share the lock too.
+        if self._descriptor is None or self._pid != os.getpid():
+            self._descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._descriptor
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth:  # already this thread's turn
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
+        with self._thread_lock:
+            descriptor = self._file() if fcntl is not None else None
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._local.depth = 1
+            try:
+                yield
+            finally:
+                self._local.depth = 0
+                if descriptor is not None:
+                    fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+_writer_queues: dict[str, SQLiteWriterQueue] = {}
+_writer_queues_lock = threading.Lock()
+
+
+def _writer_queue(session: Session) -> SQLiteWriterQueue | None:
+    bind = session.get_bind()
+    url = bind.engine.url if hasattr(bind, "engine") else None
+    if url is None or url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return None
+    path = os.path.abspath(url.database)
+    with _writer_queues_lock:
+        queue = _writer_queues.get(path)
+        if queue is None:
+            queue = _writer_queues[path] = SQLiteWriterQueue(path)
+        return queue
+
+
 @contextmanager
 def write_transaction(session: SessionLike) -> Iterator[Session]:
     """One short transaction that takes the write lock up front (SQLite) and commits once.
@@ -51,11 +126,13 @@ def write_transaction(session: SessionLike) -> Iterator[Session]:
     real_session = session() if isinstance(session, scoped_session) else session
     if real_session.in_transaction():
         session.commit()
-    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-    try:
-        yield real_session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    queue = _writer_queue(real_session)
+    with queue.turn() if queue is not None else nullcontext():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        try:
+            yield real_session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
