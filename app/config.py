@@ -58,6 +58,9 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "CALENDAR_ORGANIZER": env.get("CALENDAR_ORGANIZER"),
         "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN"),
         "REDIS_URL": env.get("REDIS_URL"),
+        # The Redis list that wakes mail workers (app/services/job_signal.py); give each
+        # Tsudoi that shares one Redis its own.
+        "JOB_SIGNAL_KEY": env.get("JOB_SIGNAL_KEY", "tsudoi:outbox:ready"),
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -17,6 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.extensions import db
+from app.services.job_signal import doorbell_for
 from app.services.mailer import ConsoleSender, Sender, SmtpSender, SmtpSettings
 from app.services.outbox import DeliveryReport, RetryPolicy, deliver_pending, run_worker
 from app.services.reminders import queue_due_reminders
@@ -60,7 +61,9 @@ def _every(seconds: float, action: Callable[[], object]) -> Callable[[], None]:
 @click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="Messages claimed at a time.")
 @click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
-              help="Seconds to wait when nothing is due (with --loop).")
+              help="Seconds to wait when nothing is due (with --loop). With REDIS_URL a "
+                   "newly queued message wakes the worker at once; the interval then only "
+                   "paces retries and covers a Redis outage.")
 def send_command(loop: bool, batch: int, interval: float) -> None:
     """Send due messages once, or keep sending with --loop (which also queues reminders)."""
     make_sender = make_sender_factory()
@@ -76,13 +79,20 @@ def send_command(loop: bool, batch: int, interval: float) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    click.echo(f"Mail worker started (backend: {current_app.config['MAIL_BACKEND']}).")
-    run_worker(
-        db.session, make_sender, stop, policy=policy, batch=batch, poll_seconds=interval,
-        between_batches=_every(REMINDER_INTERVAL_SECONDS,
-                               lambda: queue_due_reminders(db.session)),
-        on_report=_echo,
-    )
+    doorbell = doorbell_for(current_app)
+    click.echo(f"Mail worker started (backend: {current_app.config['MAIL_BACKEND']}; "
+               + ("woken through Redis, " if doorbell.enabled else "")
+               + f"polling every {interval:g} s).")
+    try:
+        run_worker(
+            db.session, make_sender, stop, policy=policy, batch=batch, poll_seconds=interval,
+            between_batches=_every(REMINDER_INTERVAL_SECONDS,
+                                   lambda: queue_due_reminders(db.session)),
+            on_report=_echo,
+            doorbell=doorbell,
+        )
+    finally:
+        doorbell.close()
     click.echo("Mail worker stopped.")
 
 

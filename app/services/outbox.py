@@ -53,6 +53,7 @@ from app.models.enums import OutboxStatus
 from app.orm import utcnow
 from app.services.audit import record
 from app.services.errors import DomainError, NotFound
+from app.services.job_signal import Doorbell
 from app.services.mailer import DeliveryError, Outgoing, Sender
 
 log = logging.getLogger(__name__)
@@ -298,12 +299,22 @@ def run_worker(
     poll_seconds: float = 5.0,
     between_batches: Callable[[], None] | None = None,
     on_report: Callable[[DeliveryReport], None] | None = None,
+    doorbell: Doorbell | None = None,
 ) -> None:
     """Deliver until `stop` is set; a full batch is followed at once by the next one.
 
     `between_batches` runs before each batch (the CLI queues due reminders there). A
-    database outage is logged and waited out, never fatal.
+    database outage is logged and waited out, never fatal. With a `doorbell`
+    (app/services/job_signal.py), an idle worker wakes as soon as a message is queued;
+    `poll_seconds` stays the longest wait, for retries that fall due and for missed rings.
     """
+
+    def idle() -> None:
+        if doorbell is None:
+            stop.wait(poll_seconds)
+        else:
+            doorbell.wait(poll_seconds, stop)
+
     while not stop.is_set():
         try:
             if between_batches is not None:
@@ -317,8 +328,12 @@ def run_worker(
             continue
         if on_report is not None and (report.claimed or report.reclaimed):
             on_report(report)
-        if report.claimed < batch or report.released:
+        if report.released:
+            # The server could not be reached: wait the interval out, so that a stream of
+            # sign-ups does not knock on a server that just turned the worker away.
             stop.wait(poll_seconds)
+        elif report.claimed < batch:
+            idle()
 
 
 # --------------------------------------------------------------------------- #
