@@ -125,8 +125,8 @@ def event_nav(page: Page, name: str) -> Locator:
 
 def acting_on(action: str, name: str) -> re.Pattern[str]:
     """A button's name: the action, then whom it acts on (visually hidden, for screen readers;
-    Chromium puts a space before the hidden part)."""
-    return re.compile(rf"^{re.escape(action)}\s*:\s*{re.escape(name)}$")
+    Chromium puts a space before the hidden part), written the Japanese way: 受付する：…さん."""
+    return re.compile(rf"^{re.escape(action)}\s*：\s*{re.escape(name)} さん$")
 
 
 def found(page: Page, name: str) -> Locator:
@@ -174,7 +174,7 @@ def create_event(page: Page, first_day: date) -> int:
     expect_accessible(page)
     page.get_by_label("タイトル", exact=True).fill(TITLE)
     page.get_by_label("イベントの種類").select_option(label="展示")
-    page.get_by_role("group", name="開催形式").get_by_label("会場参加", exact=True).check()
+    page.get_by_role("group", name="開催形式").get_by_label("会場開催", exact=True).check()
     page.get_by_label("概要", exact=True).fill("山梨県の食・ワイン・観光の魅力を紹介する展示です。")
     page.get_by_label("開始日時").fill(local(at(first_day, 10)))
     page.get_by_label("終了日時").fill(local(at(first_day + timedelta(days=2), 17)))
@@ -235,8 +235,8 @@ def add_programme(page: Page, first_day: date) -> None:
     sessions = page.get_by_role("table", name="プログラム")
     expect(sessions.locator("tbody tr")).to_have_count(2)
     keynote = sessions.get_by_role("row").filter(has_text=KEYNOTE)
-    expect(keynote.get_by_role("rowheader")).to_have_text(f"基調講演: {KEYNOTE}")
-    expect(keynote).to_contain_text(f"登壇者: {SPEAKER[0]}（{SPEAKER[1]} {SPEAKER[2]}）")
+    expect(keynote.get_by_role("rowheader")).to_have_text(f"基調講演：{KEYNOTE}")
+    expect(keynote).to_contain_text(f"登壇者：{SPEAKER[0]}（{SPEAKER[1]} {SPEAKER[2]}）")
     expect(sessions.get_by_role("row").filter(has_text=CASE_TALK)).to_contain_text(
         CASE_SPEAKER[0])
     expect_accessible(page)
@@ -247,7 +247,7 @@ def expect_programme(page: Page) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text(TITLE)
     programme = page.locator("section.programme")
     expect(programme.get_by_role("heading", level=3)).to_have_text(
-        [f"基調講演: {KEYNOTE}", f"事例紹介: {CASE_TALK}"])
+        [f"基調講演：{KEYNOTE}", f"事例紹介：{CASE_TALK}"])
     expect(programme).to_contain_text(f"{SPEAKER[0]}（{SPEAKER[1]} {SPEAKER[2]}）")
     expect(programme).to_contain_text(f"{CASE_SPEAKER[0]}（{CASE_SPEAKER[1]} {CASE_SPEAKER[2]}）")
 
@@ -311,7 +311,7 @@ def at_the_door(page: Page, live: Live, event_id: int, code: str, today: date) -
     days = page.get_by_label("日付")
     expect(days.locator("option")).to_have_count(3)  # three open days, today first
     expect(days).to_have_value(today.isoformat())
-    expect(summary_line(page)).to_have_text(re.compile(r"受付済み:\s*0\s*·\s*来場者:\s*0"))
+    expect(summary_line(page)).to_have_text(re.compile(r"受付済み：0人\s*来場者：0人"))
     expect_no_sideways_scroll(page)
     expect_accessible(page)
 
@@ -323,11 +323,11 @@ def at_the_door(page: Page, live: Live, event_id: int, code: str, today: date) -
     expect(person.locator(".badge")).to_have_text("参加確定")
     expect_accessible(page)
     post(page, person.get_by_role("button", name=acting_on("受付する", PARTICIPANT["name"])))
-    expect(flash(page)).to_have_text(f"受付しました：{PARTICIPANT['name']} さん")
+    expect(flash(page)).to_have_text(f"{PARTICIPANT['name']} さんを受付しました。")
     shown = page.locator("main li.event-card", has_text=PARTICIPANT["name"])
     expect(shown).to_contain_text(re.compile(r"\d{1,2}:\d{2}に受付済み"))
     expect(shown.get_by_role("button", name=re.compile("受付を取り消す"))).to_be_visible()
-    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み:\s*1"))
+    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み：1人"))
     expect(page.get_by_role("table", name=re.compile("の最近の受付$"))).to_contain_text(
         PARTICIPANT["name"])
     RESULTS.mkdir(exist_ok=True)
@@ -340,18 +340,18 @@ def at_the_door(page: Page, live: Live, event_id: int, code: str, today: date) -
     post(page, by_code.get_by_role("button", name="受付する", exact=True))
     expect(flash(page, "info")).to_have_text(re.compile(
         rf"^{PARTICIPANT['name']} さんは、本日\d{{1,2}}:\d{{2}}にすでに受付済みです。$"))
-    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み:\s*1\s"))
+    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み：1人"))
 
     # Visitors who never registered: three in, one counted by mistake.
     visitors = page.get_by_role("region", name="申込なしの来場者")
     for expected in (1, 2, 3):
         post(page, visitors.get_by_role("button", name="+1 来場者"))
-        expect(flash(page)).to_have_text(re.compile(rf"の来場者数：{expected}人$"))
+        expect(flash(page)).to_have_text(re.compile(rf"の来場者数は{expected}人になりました。$"))
     post(page, visitors.get_by_role("button", name="−1 来場者（訂正）"))
-    expect(flash(page)).to_have_text(re.compile(r"の来場者数：2人$"))
+    expect(flash(page)).to_have_text(re.compile(r"の来場者数は2人になりました。$"))
     expect(visitors).to_contain_text("2人")
     expect(summary_line(page)).to_have_text(
-        re.compile(r"受付済み:\s*1\s*·\s*来場者:\s*2\s*·\s*合計:\s*3"))
+        re.compile(r"受付済み：1人\s*来場者：2人\s*合計：3人"))
     expect(day_row(page, today).get_by_role("cell")).to_have_text(["1", "2", "3"])
     expect(day_row(page, today)).to_have_attribute("aria-current", "date")
     expect_no_sideways_scroll(page)
@@ -367,14 +367,14 @@ def without_javascript(page: Page, live: Live, event_id: int, today: date) -> No
     person = found(page, PARTICIPANT["name"])
     expect(person).to_contain_text(re.compile(r"\d{1,2}:\d{2}に受付済み"))
     post(page, person.get_by_role("button", name=acting_on("受付を取り消す", PARTICIPANT["name"])))
-    expect(flash(page)).to_have_text(f"受付を取り消しました：{PARTICIPANT['name']} さん")
-    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み:\s*0\s"))
+    expect(flash(page)).to_have_text(f"{PARTICIPANT['name']} さんの受付を取り消しました。")
+    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み：0人"))
 
     search(page, "ナイトウ サクラ")
     post(page, found(page, PARTICIPANT["name"]).get_by_role(
         "button", name=acting_on("受付する", PARTICIPANT["name"])))
-    expect(flash(page)).to_have_text(f"受付しました：{PARTICIPANT['name']} さん")
-    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み:\s*1\s"))
+    expect(flash(page)).to_have_text(f"{PARTICIPANT['name']} さんを受付しました。")
+    expect(summary_line(page)).to_contain_text(re.compile(r"受付済み：1人"))
 
     # Another day is a form of its own: nobody has come tomorrow yet.
     tomorrow = today + timedelta(days=1)
@@ -383,7 +383,7 @@ def without_javascript(page: Page, live: Live, event_id: int, today: date) -> No
     expect(page).to_have_url(re.compile(rf"[?&]day={tomorrow.isoformat()}"))
     expect(page.get_by_label("日付")).to_have_value(tomorrow.isoformat())
     expect(summary_line(page)).to_have_text(
-        re.compile(r"受付済み:\s*0\s*·\s*来場者:\s*0\s*·\s*合計:\s*0"))
+        re.compile(r"受付済み：0人\s*来場者：0人\s*合計：0人"))
     expect(day_row(page, today).get_by_role("cell")).to_have_text(["1", "2", "3"])
     # No axe-core here: with JavaScript off, its run() never resolves. The same page was
     # checked above with JavaScript.

@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -322,8 +323,8 @@ def _hours(opens: time | None, closes: time | None) -> str:
 
 def _format_label(value: EventFormat) -> str:
     return {
-        EventFormat.IN_PERSON: _("At a venue"),
-        EventFormat.ONLINE: _("Online"),
+        EventFormat.IN_PERSON: pgettext("event format", "At a venue"),
+        EventFormat.ONLINE: pgettext("event format", "Online"),
         EventFormat.HYBRID: _("At a venue and online"),
     }[value]
 

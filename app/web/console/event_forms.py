@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
+from flask_babel import lazy_pgettext, ngettext
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -80,8 +80,8 @@ KIND_LABELS = {
     EventKind.OTHER: _l("Event"),
 }
 FORMAT_LABELS = {
-    EventFormat.IN_PERSON: _l("At a venue"),
-    EventFormat.ONLINE: _l("Online"),
+    EventFormat.IN_PERSON: lazy_pgettext("event format", "At a venue"),
+    EventFormat.ONLINE: lazy_pgettext("event format", "Online"),
     EventFormat.HYBRID: _l("At a venue and online"),
 }
 SESSION_KIND_LABELS = {
