@@ -320,3 +320,34 @@ def test_the_database_refuses_a_second_active_registration(app):
     clone.cancelled_at = utcnow()
     db.session.add(clone)
     db.session.commit()  # a cancelled duplicate is history, not a conflict
+
+
+def test_a_seat_taken_between_the_read_and_the_claim_sends_the_person_to_the_waiting_list(
+        app, monkeypatch):
+    """The seats read in the transaction are only a hint; the claim at the end decides.
+
+    The hint is made wrong on purpose (a sign-up that committed between the read and the
+    claim); the registration must then be waitlisted, with the waiting-list message only.
+    """
+    event = make_event(capacity=1)
+    service.register(db.session, event.id, signup("first@example.jp"))
+    monkeypatch.setattr(service, "_pools_full", lambda *_args: False)
+    result = service.register(db.session, event.id, signup("second@example.jp"))
+    assert result.status is RegistrationStatus.WAITLISTED
+    registration = db.session.get(Registration, result.registration_id)
+    assert registration is not None
+    assert registration.waitlist_seq == 1 and registration.confirmed_at is None
+    assert messages_for("second@example.jp") == [MessageKind.WAITLISTED]
+    taken = db.session.execute(select(SeatPool.taken).where(SeatPool.event_id == event.id))
+    assert taken.scalar_one() == 1
+
+
+def test_a_seat_taken_between_the_read_and_the_claim_of_an_event_without_waitlist_refuses(
+        app, monkeypatch):
+    event = make_event(capacity=1, waitlist_enabled=False)
+    service.register(db.session, event.id, signup("first@example.jp"))
+    monkeypatch.setattr(service, "_pools_full", lambda *_args: False)
+    with pytest.raises(service.EventFull):
+        service.register(db.session, event.id, signup("second@example.jp"))
+    assert messages_for("second@example.jp") == []
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
