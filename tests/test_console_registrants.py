@@ -591,7 +591,7 @@ def test_announcement_goes_to_exactly_the_filtered_set_after_a_confirm_step(clie
     messages = db.session.execute(select(OutboxMessage).where(
         OutboxMessage.kind == MessageKind.ANNOUNCEMENT)).scalars().all()
     assert sorted(m.recipient for m in messages) == sorted(r.email for r in online)
-    assert messages[0].subject == f"[{event.title}] 接続テストのお知らせ"
+    assert messages[0].subject == f"【{event.title}】接続テストのお知らせ"
     assert "前日に接続テストを行います。" in messages[0].body_text
     entry = db.session.execute(select(AuditEntry).where(
         AuditEntry.action == "announcement.send")).scalar_one()

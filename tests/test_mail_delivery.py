@@ -138,7 +138,7 @@ def test_confirmation_arrives_as_utf8_mime_with_html_and_a_request(app, smtp):
     assert b"=?utf-8?" in raw_headers
 
     message = received.message
-    assert message["Subject"] == queued.subject and "[多文化共生" in message["Subject"]
+    assert message["Subject"] == queued.subject and "【多文化共生" in message["Subject"]
     assert message["From"].addresses[0].display_name == "みどり市 国際交流課"
     assert message["Message-ID"].startswith(f"<tsudoi.outbox.{queued.id}.")
     assert message["Auto-Submitted"] == "auto-generated"

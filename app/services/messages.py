@@ -47,6 +47,11 @@ def manage_url(registration: Registration) -> str:
     return f"{base}/r/{manage_token(registration.manage_key)}"
 
 
+def _subject_line(event: Event, subject: str) -> str:
+    """The event's title first, as Japanese mail does it: 【title】subject; [title] subject."""
+    return _("[%(event)s] %(subject)s", event=event.title, subject=subject)
+
+
 def queue_message(
     session: SessionLike, kind: MessageKind, registration: Registration, *,
     subject: str | None = None, first_message: bool = False, **context: Any
@@ -57,7 +62,7 @@ def queue_message(
     event = registration.event
     link = manage_url(registration)
     with force_locale(registration.language):
-        subject = f"[{event.title}] {subject or _subjects()[kind]}"
+        subject = _subject_line(event, subject or str(_subjects()[kind]))
         body = render_template(
             f"emails/{kind.value}.txt",
             registration=registration,
@@ -94,7 +99,7 @@ def queue_message_to_address(
     """A message about `event` to an address that has no registration (yet): the link that
     confirms a sign-up's address. The template gets `event` and `language` and `context`."""
     with force_locale(language):
-        subject = f"[{event.title}] {_subjects()[kind]}"
+        subject = _subject_line(event, str(_subjects()[kind]))
         body = render_template(f"emails/{kind.value}.txt", event=event, language=language,
                                **context)
     message = OutboxMessage(kind=kind, event_id=event.id, registration_id=None,
