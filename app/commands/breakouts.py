@@ -12,7 +12,11 @@ from typing import IO
 import click
 from flask.cli import AppGroup
 
-from app.engines.breakouts import DEFAULT_PENALTY, BreakoutError, Options, parse_problem, solve
+# The engine is imported by the command itself: it loads numpy and scipy (~0.4 s, ~60 MB), and
+# every `flask …` command and every web worker imports this module to register the group.
+# The option's default mirrors app.engines.breakouts.DEFAULT_PENALTY (tests/test_startup.py
+# checks that they agree) so that --help can show it without loading the solver.
+DEFAULT_PENALTY = 2
 
 group = AppGroup("breakouts", help="Assign participants to breakout groups.")
 
@@ -50,6 +54,8 @@ def solve_command(problem_file: IO[bytes], diversity: tuple[str, ...], penalty: 
         raise click.ClickException(
             f"{problem_file.name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    from app.engines.breakouts import BreakoutError, Options, parse_problem, solve
+
     try:
         problem = parse_problem(data)
         result = solve(problem, Options(diversity=diversity, penalty=penalty))

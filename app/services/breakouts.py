@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
@@ -29,7 +29,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.database import SessionLike, write_transaction
-from app.engines import breakouts as engine
 from app.models import (
     BreakoutAssignment,
     BreakoutGroup,
@@ -45,6 +44,12 @@ from app.services.errors import DomainError, NotFound
 from app.services.invitations import BreakoutInfo
 from app.services.messages import queue_message
 from app.services.permissions import load_event
+
+if TYPE_CHECKING:
+    # The solver pulls numpy and scipy (~0.4 s, ~60 MB per process); registration and the
+    # invitations import this module on every worker, so the functions that run the engine
+    # import it themselves, on the first assignment.
+    from app.engines import breakouts as engine
 
 # Attributes of a registration the engine can spread across groups; "round<N>" (the group a
 # person had in an earlier round N) is added per round.
@@ -298,6 +303,8 @@ def _diversity(session: SessionLike, round_: BreakoutRound, groups: list[Breakou
     preview measures exactly what the solver minimised."""
     if not seats:
         return {}
+    from app.engines import breakouts as engine  # lazy: see the imports at the top
+
     earlier = _earlier_groups(session, round_)
     attrs = {seat.registration_id: _attributes(seat.registration, earlier) for seat in seats}
     shown = [a for a in dict.fromkeys([*SHOWN_ATTRIBUTES, *round_.diversity])
@@ -372,6 +379,8 @@ def _drop_stale(session: SessionLike, actor: User, round_: BreakoutRound,
 def create_round(session: SessionLike, actor: User, event_id: int,
                  session_id: int | None) -> BreakoutRound:
     """A new draft round numbered after the last; later rounds can mix earlier groups."""
+    from app.engines import breakouts as engine  # lazy: see the imports at the top
+
     with write_transaction(session):
         event = load_event(session, actor, event_id, edit=True)
         if event.status is EventStatus.CANCELLED:
@@ -423,6 +432,8 @@ def rerun_newcomers(session: SessionLike, actor: User, event_id: int,
 
 def _solve(session: SessionLike, actor: User, round_: BreakoutRound, *,
            newcomers_only: bool) -> RunOutcome:
+    from app.engines import breakouts as engine  # lazy: see the imports at the top
+
     groups = round_groups(round_)
     if not groups:
         raise BreakoutWorkflowError(MESSAGES["no_groups"])
@@ -472,6 +483,8 @@ def _problem(session: SessionLike, round_: BreakoutRound, groups: list[BreakoutG
     """The engine's problem: ids are registration and group ids as text; existing seats to
     keep are pins. A group without a limit holds everyone; a group already overfilled by
     hand keeps its people and takes nobody new."""
+    from app.engines import breakouts as engine  # lazy: see the imports at the top
+
     pinned: dict[int, list[str]] = {group.id: [] for group in groups}
     for registration_id, group_id in fixed.items():
         pinned[group_id].append(str(registration_id))

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -30,7 +30,6 @@ from sqlalchemy.orm import aliased
 
 from app import geo
 from app.database import SessionLike, write_transaction
-from app.engines.spreadsheets import Cell, CsvReport, Row, scan_cp932
 from app.i18n import TOKYO, current_language
 from app.models import (
     AttendanceRecord,
@@ -52,6 +51,11 @@ from app.services.attendance import attendance_recorded, attended_registrations
 from app.services.audit import record
 from app.services.errors import DomainError
 from app.services.permissions import load_event
+
+if TYPE_CHECKING:
+    # The spreadsheet engine pulls openpyxl (~0.15 s per process); the API and the console
+    # import this module on every worker, so the engine is imported when a file is written.
+    from app.engines.spreadsheets import Cell, CsvReport, Row
 
 AnySelect = Select[*tuple[Any, ...]]
 YIELD_PER = 1000
@@ -493,5 +497,7 @@ def preview_export(session: SessionLike, event: Event, request: ExportRequest
     export = _describe(session, event, request)
     report = None
     if request.fmt == "csv" and request.encoding == "cp932":
+        from app.engines.spreadsheets import scan_cp932  # lazy: see the imports at the top
+
         report = scan_cp932(export.header, export.rows())
     return export.row_count, report

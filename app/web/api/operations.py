@@ -8,7 +8,6 @@ from typing import Any
 from flask import Response, stream_with_context
 
 from app.engines.attendance_reports import MAX_REPORT_BYTES
-from app.engines.spreadsheets import iter_csv_chunks
 from app.extensions import db
 from app.models import BreakoutRound
 from app.services import attendance, breakouts, exports
@@ -147,6 +146,9 @@ def export_csv(args: dict[str, Any], event_id: int, kind: str) -> Any:
         columns = exports.default_columns(event, chosen, rounds)
     checked = exports.check_request(event, rounds, chosen, "csv", args["encoding"], columns)
     export = exports.start_export(db.session, api_user(), event.id, checked)
+    # Imported here: the spreadsheet engine loads openpyxl, which no other request needs.
+    from app.engines.spreadsheets import iter_csv_chunks
+
     chunks = iter_csv_chunks(export.header, export.rows(), encoding=checked.encoding)
     # content_type, not mimetype: werkzeug would add "charset=utf-8" to a text/* mimetype.
     return Response(stream_with_context(chunks), content_type=CSV_TYPES[checked.encoding],

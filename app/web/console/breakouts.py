@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterable, Sequence
 from io import BytesIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -24,7 +24,6 @@ from wtforms.validators import AnyOf, InputRequired, NumberRange
 from wtforms.widgets import HiddenInput
 
 from app import geo
-from app.engines.spreadsheets import Row, write_csv
 from app.extensions import db
 from app.i18n import current_language
 from app.models import BreakoutRound, Event, Registration
@@ -40,6 +39,10 @@ from app.web.public.forms import (
     MultiCheckboxField,
     options,
 )
+
+if TYPE_CHECKING:
+    # write_csv is imported where it is used: the spreadsheet engine loads openpyxl.
+    from app.engines.spreadsheets import Row
 
 
 def published_breakout_seats(registration: Registration) -> list[service.PublishedSeat]:
@@ -175,6 +178,8 @@ def _value_label(event: Event) -> Any:
 
 def _csv(filename: str, header: Sequence[str], rows: Iterable[Row], *,
          bom: bool = True) -> Response:
+    from app.engines.spreadsheets import write_csv  # lazy: see the imports at the top
+
     buffer = BytesIO()
     write_csv(header, rows, buffer)
     data = buffer.getvalue()

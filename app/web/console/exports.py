@@ -20,7 +20,6 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, RadioField
 
-from app.engines.spreadsheets import iter_csv_chunks, write_xlsx
 from app.extensions import db
 from app.models import Event
 from app.services import exports as service
@@ -141,6 +140,9 @@ def export_download(event_id: int, kind: str, fmt: str) -> ResponseReturnValue:
         return _page(event, chosen_kind, form, status=422)
     export = service.start_export(db.session, signed_in_user(), event.id, checked)
     disposition = {"Content-Disposition": f'attachment; filename="{export.filename}"'}
+    # Imported here: the spreadsheet engine loads openpyxl, which no other page needs.
+    from app.engines.spreadsheets import iter_csv_chunks, write_xlsx
+
     if fmt == "csv":
         chunks = iter_csv_chunks(export.header, export.rows(), encoding=checked.encoding)
         # content_type, not mimetype: werkzeug would append a second charset to a mimetype.
