@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
+from babel.lists import format_list
 from flask import current_app, g, has_request_context, request
 from flask_babel import get_locale
 
@@ -31,6 +33,14 @@ def select_timezone() -> str:
 
 def current_language() -> str:
     return str(get_locale() or "ja")
+
+
+def format_list_local(items: Iterable[str], language: str | None = None) -> str:
+    """A list as the language writes one (CLDR): 申込数、参加確定、出席 / A, B, and C.
+
+    ", ".join would put ASCII commas between Japanese words.
+    """
+    return format_list(list(items), locale=language or current_language())
 
 
 def _local(value: datetime, tz: ZoneInfo = TOKYO) -> datetime:

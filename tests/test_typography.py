@@ -4,12 +4,13 @@ A separator written next to a translated word in a template ({{ _("Venue") }}: �
 in both languages and puts ASCII punctuation into Japanese (「会場: …」). Labels and values
 therefore share one message with a placeholder (_("Venue: %(venue)s", …)), which the Japanese
 catalog writes with full-width punctuation (「会場：…」). These tests render the participant's
-pages and messages and the door's check-in page in both languages, and check the values in
-those placeholders stay escaped.
+pages and messages, the door's check-in page and the organiser's console in both languages,
+and check the values in those placeholders stay escaped.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from datetime import datetime, time, timedelta
@@ -39,7 +40,7 @@ from app.models.enums import (
     PersonRole,
     SessionKind,
 )
-from app.services import checkin
+from app.services import breakouts, checkin
 from app.services import registration as registrations
 from tests.conftest import csrf_token_from
 from tests.factories import AuthActions, form_data, make_event, make_user, signup
@@ -229,6 +230,125 @@ def test_the_check_in_page_writes_japanese_punctuation(app: Flask, client: Flask
     english = visible_text(door_page(client, event, "en", query="山田"))
     assert "Checked in: 0 · Visitors: 0 · Total: 0" in english
     assert "Group (first choice): 企業連携" in english
+
+
+# --- the organiser's console ------------------------------------------------------------------
+
+ADMIN = "admin@example.lg.jp"
+# A Zoom participant report (Japanese export) with one person: the attendance pages then have an
+# upload waiting for the organiser's check.
+ZOOM_REPORT = (
+    "ミーティングID,トピック,開始時刻,終了時刻,ユーザーメール,所要時間（分）,参加者\r\n"
+    "812 3456 7890,市民講座,2026/10/05 17:55:12,2026/10/05 19:35:40,"
+    "bosai@city.example.lg.jp,101,1\r\n\r\n"
+    "名前 (元の名前),ユーザーメール,参加時刻,退出時刻,所要時間（分）,ゲスト\r\n"
+    "山田 太郎,p0@example.jp,2026/10/05 18:03:00,2026/10/05 18:40:30,38,はい\r\n"
+)
+
+
+def console_pages(client: FlaskClient, language: str, text: str = "") -> dict[str, str]:
+    """The console's pages about one event with three registrations, a published breakout
+    round of its breakout session and a report waiting to be checked, as an administrator
+    reads them in `language`; keyed by a short name."""
+    event = public_event(text)
+    for number in range(3):
+        registered_at_the_door(event, f"p{number}@example.jp", name=f"山田 太郎{number}")
+    admin = make_user(ADMIN, role="admin", events=[event])
+    session = next(item for item in event.sessions if item.kind is SessionKind.BREAKOUT)
+    round_ = breakouts.create_round(db.session, admin, event.id, session.id)
+    breakouts.run(db.session, admin, event.id, round_.id, diversity=[], penalty=2)
+    breakouts.publish(db.session, admin, event.id, round_.id)
+    first = db.session.execute(select(Registration).order_by(Registration.id)).scalars().first()
+    assert first is not None
+
+    AuthActions(client, language).login(ADMIN)
+    base = f"/console/events/{event.id}"
+    form = client.get(f"{base}/attendance/import")
+    uploaded = client.post(f"{base}/attendance/import", data={
+        "csrf_token": csrf_token_from(form.text),
+        "report": (io.BytesIO(ZOOM_REPORT.encode()), "participants.csv")},
+        content_type="multipart/form-data")
+    assert uploaded.status_code == 303, visible_text(uploaded.text)[:2000]
+    rounds = f"{base}/breakouts/{round_.id}"
+    paths = {
+        "dashboard": "/console/", "overview": base, "registrants": f"{base}/registrants",
+        "registrant": f"{base}/registrants/{first.id}",
+        "edit": f"{base}/registrants/{first.id}/edit", "new": f"{base}/registrants/new",
+        "import": f"{base}/registrants/import", "announce": f"{base}/registrants/announce",
+        "breakouts": f"{base}/breakouts", "round": rounds, "round exports": f"{rounds}/exports",
+        "teams": f"{rounds}/teams", "rosters": f"{rounds}/rosters",
+        "attendance": f"{base}/attendance", "report check": str(uploaded.headers["Location"]),
+        "stats": f"{base}/stats", "report": f"{base}/report", "all stats": "/console/stats",
+        "downloads": f"{base}/exports", "preview": f"{base}/preview",
+        "outbox": "/console/outbox", "audit": "/console/audit", "users": "/console/users",
+        "tokens": "/console/tokens",
+    }
+    pages = {}
+    for name, path in paths.items():
+        response = client.get(path)
+        assert response.status_code == 200, path
+        pages[name] = response.text
+    return pages
+
+
+def test_console_pages_write_japanese_punctuation(app: Flask, client: FlaskClient) -> None:
+    pages = console_pages(client, "ja")
+    text = {name: visible_text(html) for name, html in pages.items()}
+    for name, html in pages.items():
+        assert '<html lang="ja"' in html, name
+        assert not ascii_after_japanese(text[name]), name
+        assert not ascii_after_japanese(title_of(html).split(" | ")[0]), name
+    assert title_of(pages["registrants"]).split(" | ")[0] == "申込者：多文化共生のまちづくり"
+    assert "参加確定：3\u3000キャンセル待ち：0\u3000" in text["registrants"]
+    assert "台東区（自治体）" in text["registrant"]
+    assert "東京都台東区1-2-3（地図）" in text["overview"]
+    round_page = text["round"]
+    assert "第1回の割り当て：分科会" in round_page
+    assert "東京都：3（均等な割合 2人、1人超過）" in round_page
+    assert "ファシリテーター：佐藤 浩二（知立市）" in round_page
+    teams = text["teams"]
+    assert "ルーム1：企業連携" in teams and "ファシリテーター：佐藤 浩二" in teams
+    assert "多文化共生のまちづくり\u30002026年" in text["rosters"]
+    assert f"確認待ち（{ADMIN}）" in text["attendance"]
+    assert re.search(r"\d+分（変更）", text["report check"])
+    # The charts' descriptions list their series as Japanese does (、), not with ", ".
+    assert "項目ごとの申込数、参加確定です。" in text["stats"]
+    assert "\u3000区民会館" in text["report"]
+    assert "プレビュー：公開ページ" in text["preview"]
+
+
+def test_the_console_in_english_keeps_its_punctuation(app: Flask, client: FlaskClient) -> None:
+    pages = console_pages(client, "en")
+    text = {name: visible_text(html) for name, html in pages.items()}
+    assert title_of(pages["registrants"]).split(" | ")[0] == "Registrants: 多文化共生のまちづくり"
+    assert "Confirmed: 3 · On the waiting list: 0 · " in text["registrants"]
+    assert "台東区 (Local government)" in text["registrant"]
+    assert "東京都台東区1-2-3 (map)" in text["overview"]
+    round_page = text["round"]
+    assert "Round 1: 分科会" in round_page
+    assert "Tokyo: 3 (fair share 2; 1 above)" in round_page
+    assert "Facilitator: 佐藤 浩二 (知立市)" in round_page
+    assert "Room 1: 企業連携" in text["teams"]
+    assert "多文化共生のまちづくり · " in text["rosters"]
+    assert f"Waiting for your check ({ADMIN})" in text["attendance"]
+    assert "Sign-ups and Confirmed for each line" in text["stats"]
+    assert " · 区民会館" in text["report"]
+    assert "Preview: this is how the public page looks." in text["preview"]
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_values_placed_in_console_messages_are_escaped(
+    app: Flask, client: FlaskClient, language: str
+) -> None:
+    pages = console_pages(client, language, SCRIPT)
+    for name, html in pages.items():
+        assert "<script>alert" not in html, name
+        # Markup the template builds itself stays markup, not escaped twice.
+        for tag in ("strong", "span", "a href"):
+            assert f"&lt;{tag}" not in html, (name, tag)
+    assert re.search(r"<title>[^<]*多文化共生のまちづくり&lt;script&gt;", pages["registrants"])
+    assert "佐藤 浩二&lt;script&gt;alert(1)&lt;/script&gt;" in pages["round"]
+    assert "東京都台東区1-2-3&lt;script&gt;alert(1)&lt;/script&gt;" in pages["overview"]
 
 
 # --- one English word, two meanings -----------------------------------------------------------

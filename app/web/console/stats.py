@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from app.engines.charts import Series, bar_chart, line_chart
 from app.extensions import db
-from app.i18n import format_local_date
+from app.i18n import format_list_local, format_local_date
 from app.models import Event
 from app.models.enums import MembershipRole
 from app.orm import utcnow
@@ -56,7 +56,7 @@ def _breakdown_chart(chart_id: str, title: str, lines: Sequence[statistics.Break
               Series(_("Confirmed"), [line.confirmed for line in shown])]
     if with_attendance:
         series.append(Series(_("Attended"), [line.attended for line in shown]))
-    names = ", ".join(item.name for item in series)
+    names = format_list_local(item.name for item in series)  # 申込数、参加確定、出席
     desc = _("%(series)s for each line; the table below gives the same numbers.",
              series=names)
     if len(lines) > len(shown):
