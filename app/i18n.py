@@ -43,6 +43,12 @@ def format_list_local(items: Iterable[str], language: str | None = None) -> str:
     return format_list(list(items), locale=language or current_language())
 
 
+def join_sentences(*sentences: str, language: str | None = None) -> str:
+    """Sentences one after another: Japanese puts no space after 。, English does."""
+    separator = "" if (language or current_language()) == "ja" else " "
+    return separator.join(sentence for sentence in sentences if sentence)
+
+
 def _local(value: datetime, tz: ZoneInfo = TOKYO) -> datetime:
     return value.astimezone(tz)
 

@@ -430,3 +430,13 @@ def test_flash_messages_in_japanese_end_with_a_full_stop(
     else:
         assert flashes[0] == "Checked in: 山田 太郎."
         assert re.fullmatch(r"Visitors on .+: 1\.", flashes[1])
+
+
+def test_sentences_follow_each_other_as_each_language_writes_them() -> None:
+    from app.i18n import join_sentences
+
+    assert join_sentences("保存しました。", "2人が参加確定になりました。", language="ja") == (
+        "保存しました。2人が参加確定になりました。")
+    assert join_sentences("Saved.", "2 people are now confirmed.", language="en") == (
+        "Saved. 2 people are now confirmed.")
+    assert join_sentences("Saved.", "", language="en") == "Saved."

@@ -25,7 +25,7 @@ from wtforms.widgets import HiddenInput
 
 from app import geo
 from app.extensions import db
-from app.i18n import current_language
+from app.i18n import current_language, join_sentences
 from app.models import BreakoutRound, Event, Registration
 from app.models.enums import MembershipRole, OrganizationType
 from app.services import breakouts as service
@@ -296,11 +296,12 @@ def move_breakout_seat(event_id: int, round_id: int) -> ResponseReturnValue:
         return _refused(event, round_, failure)
     message = _("Moved to %(group)s and pinned there.", group=outcome.group.name)
     if outcome.told:
-        message += " " + _("The participant has been sent their new group.")
+        message = join_sentences(message, _("The participant has been sent their new group."))
     capacity = outcome.group.capacity
     if capacity is not None and outcome.size > capacity:
-        message += " " + _("%(group)s now has %(size)d people for %(capacity)d places.",
-                           group=outcome.group.name, size=outcome.size, capacity=capacity)
+        message = join_sentences(message, _(
+            "%(group)s now has %(size)d people for %(capacity)d places.",
+            group=outcome.group.name, size=outcome.size, capacity=capacity))
     return _back(event, round_, message)
 
 

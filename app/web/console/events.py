@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from app.extensions import db
+from app.i18n import join_sentences
 from app.models import BreakoutGroup, Event, ProgrammeSession, Question
 from app.models.enums import EventStatus, MembershipRole, UserRole
 from app.orm import utcnow
@@ -152,8 +153,9 @@ def event_settings(event_id: int) -> ResponseReturnValue:
         else:
             message = _("The registration settings have been saved.")
             if promoted:
-                message += " " + _("%(count)d people on the waiting list are now confirmed.",
-                                   count=len(promoted))
+                message = join_sentences(message, _(
+                    "%(count)d people on the waiting list are now confirmed.",
+                    count=len(promoted)))
             return _done(message, "console.event_overview", event.id)
     return _page("settings.html", event, status, form=form,
                  capacities=capacity_fields(form, event), error=error)

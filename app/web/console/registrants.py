@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from app import geo
 from app.extensions import db
-from app.i18n import current_language
+from app.i18n import current_language, join_sentences
 from app.models import Event, Registration
 from app.models.enums import (
     AttendanceMode,
@@ -245,8 +245,9 @@ def cancel_registrant(event_id: int, registration_id: int) -> ResponseReturnValu
                            registration=registration, error=error.message)
         message = _("The registration has been cancelled and the person told.")
         if promoted is not None:
-            message += " " + _("Their seat has gone to %(name)s, the first on the waiting list.",
-                               name=promoted.name)
+            message = join_sentences(message, _(
+                "Their seat has gone to %(name)s, the first on the waiting list.",
+                name=promoted.name))
         return _to_detail(message, event, registration.id)
     return _render("cancel.html", event, 422 if form.errors else 200, form=form,
                    registration=registration)
@@ -262,8 +263,9 @@ def waitlist_registrant(event_id: int, registration_id: int) -> ResponseReturnVa
         return _detail_page(event, registration, _status(error), error.message)
     message = _("The registration has been moved to the end of the waiting list.")
     if promoted is not None:
-        message += " " + _("Their seat has gone to %(name)s, the first on the waiting list.",
-                           name=promoted.name)
+        message = join_sentences(message, _(
+            "Their seat has gone to %(name)s, the first on the waiting list.",
+            name=promoted.name))
     return _to_detail(message, event, registration.id)
 
 
@@ -284,7 +286,7 @@ def confirm_registrant(event_id: int, registration_id: int) -> ResponseReturnVal
         return _detail_page(event, registration, _status(error), error.message)
     message = _("The registration is confirmed and the person told.")
     if raised:
-        message += " " + _("One seat has been added to the capacity for them.")
+        message = join_sentences(message, _("One seat has been added to the capacity for them."))
     return _to_detail(message, event, registration.id)
 
 

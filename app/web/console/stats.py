@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from app.engines.charts import Series, bar_chart, line_chart
 from app.extensions import db
-from app.i18n import format_list_local, format_local_date
+from app.i18n import format_list_local, format_local_date, join_sentences
 from app.models import Event
 from app.models.enums import MembershipRole
 from app.orm import utcnow
@@ -60,8 +60,8 @@ def _breakdown_chart(chart_id: str, title: str, lines: Sequence[statistics.Break
     desc = _("%(series)s for each line; the table below gives the same numbers.",
              series=names)
     if len(lines) > len(shown):
-        desc += " " + _("The chart shows the %(count)d lines with the most sign-ups.",
-                        count=len(shown))
+        desc = join_sentences(desc, _(
+            "The chart shows the %(count)d lines with the most sign-ups.", count=len(shown)))
     return _svg(bar_chart(chart_id, title, desc, [line.label for line in shown], series))
 
 
