@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -48,6 +48,37 @@ def configure_engine(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+# Per thread: how many writer turns it holds, and what waits for the last one to end.
+_turns = threading.local()
+
+
+def after_write_turn(action: Callable[[], object]) -> None:
+    """Run `action` when this thread's SQLite writer turn ends, or now if it holds none.
+
+    For work that follows a commit but must not keep the other writers waiting (a network
+    call: waking the mail workers through Redis).
+    """
+    if getattr(_turns, "held", 0):
+        _turns.after.append(action)
+    else:
+        action()
+
+
+def _turn_taken() -> None:
+    if not getattr(_turns, "held", 0):
+        _turns.held, _turns.after = 0, []
+    _turns.held += 1
+
+
+def _turn_given_back() -> None:
+    _turns.held -= 1
+    if _turns.held:
+        return
+    actions, _turns.after = _turns.after, []
+    for action in actions:
+        action()
+
+
 class SQLiteWriterQueue:
     """Writers of one SQLite file take turns in the kernel, not in SQLite's busy handler.
 
@@ -84,17 +115,24 @@ class SQLiteWriterQueue:
             finally:
                 self._local.depth = depth
             return
-        with self._thread_lock:
-            descriptor = self._file() if fcntl is not None else None
-            if descriptor is not None:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
-            self._local.depth = 1
-            try:
-                yield
-            finally:
-                self._local.depth = 0
+        taken = False
+        try:
+            with self._thread_lock:
+                descriptor = self._file() if fcntl is not None else None
                 if descriptor is not None:
-                    fcntl.flock(descriptor, fcntl.LOCK_UN)
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
+                self._local.depth = 1
+                _turn_taken()
+                taken = True
+                try:
+                    yield
+                finally:
+                    self._local.depth = 0
+                    if descriptor is not None:
+                        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        finally:
+            if taken:  # after both locks are released: the next writer is already in
+                _turn_given_back()
 
 
 _writer_queues: dict[str, SQLiteWriterQueue] = {}

@@ -93,3 +93,27 @@ def test_a_killed_writer_blocks_nobody(tmp_path: Path) -> None:
     with SQLiteWriterQueue(base).turn():
         pass
     assert time.monotonic() - started < 2
+
+
+def test_work_after_a_commit_waits_for_the_end_of_the_turn(tmp_path: Path) -> None:
+    from app.database import after_write_turn
+
+    queue = SQLiteWriterQueue(str(tmp_path / "tsudoi.sqlite3"))
+    done: list[str] = []
+
+    def note(label: str) -> None:
+        # Run once the turn is over: another writer could take it right now.
+        free = queue._thread_lock.acquire(blocking=False)
+        if free:
+            queue._thread_lock.release()
+        done.append(f"{label}, {'free' if free else 'held'}")
+
+    after_write_turn(lambda: note("outside"))  # no turn held: at once
+    with queue.turn():
+        with queue.turn():
+            after_write_turn(lambda: note("inner"))
+        after_write_turn(lambda: note("last"))
+        assert done == ["outside, free"]
+    assert done == ["outside, free", "inner, free", "last, free"]
+    with queue.turn():  # the turn was given back
+        pass

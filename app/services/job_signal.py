@@ -34,7 +34,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
-from app.database import SessionLike
+from app.database import SessionLike, after_write_turn
 
 if TYPE_CHECKING:
     import redis
@@ -218,7 +218,10 @@ def _after_commit(session: Session) -> None:
         return
     session.info.pop(QUEUED_MARK, None)
     if has_app_context():
-        doorbell_for(current_app).ring()
+        # On SQLite the commit may end inside a writer's turn: ring once it is over, so a
+        # slow Redis never keeps the other writers waiting.
+        doorbell = doorbell_for(current_app)
+        after_write_turn(doorbell.ring)
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
