@@ -16,10 +16,12 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Event, OutboxMessage, Registration
 from app.models.enums import AttendanceMode, EventFormat, MessageKind, RegistrationStatus
+from app.orm import utcnow
 from app.services import lottery
 from app.services import registration as registrations
 from app.services.checkin import check_in_code
 from app.services.mailer import Outgoing, build_email
+from app.services.reminders import queue_due_reminders
 from app.services.tokens import manage_token
 from tests.factories import make_event, make_lottery_event, signup
 
@@ -120,3 +122,23 @@ def test_the_html_part_links_the_qr_code_too(app):
     link = qr_link(registration)
     assert f'<a href="{link}">{link}</a>' in content
     assert check_in_code(registration) in content
+
+
+def test_the_reminder_before_the_event_carries_the_check_in_code_for_the_door(app):
+    now = utcnow()
+    event = make_event(event_format=EventFormat.HYBRID, capacity=5, online_capacity=5,
+                       now=now - timedelta(days=3), starts_at=now + timedelta(hours=20),
+                       ends_at=now + timedelta(hours=22),
+                       registration_closes_at=now + timedelta(hours=19),
+                       online_url="https://zoom.example/j/1")
+    venue = sign_up(event, "venue@example.jp", IN_PERSON)
+    online = sign_up(event, "online@example.jp", ONLINE)
+    for registration in (venue, online):  # confirmed long before the reminder time
+        registration.confirmed_at = now - timedelta(days=2)
+    db.session.commit()
+    assert queue_due_reminders(db.session) == 2
+    at_the_door = message_to(venue, MessageKind.REMINDER)
+    code = check_in_code(venue)
+    assert f"{qr_link(venue)}\nCheck-in code: {code}" in at_the_door.body_text
+    from_home = message_to(online, MessageKind.REMINDER)
+    assert "qr.svg" not in from_home.body_text and "Check-in code" not in from_home.body_text
