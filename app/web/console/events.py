@@ -9,7 +9,7 @@ duplicate, remove) carry only the CSRF token, which CSRFProtect checks for every
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -43,6 +43,28 @@ from app.web.console.event_forms import (
     settings_form,
 )
 from app.web.public.forms import MODE_LABELS
+
+T = TypeVar("T")
+
+
+class _NotDone:
+    """What `_submit` returns for a form not sent, not valid, or refused by the service."""
+
+
+def _submit(form: FlaskForm, action: Callable[[], T]) -> tuple[T | _NotDone, int, Any]:
+    """Validate `form` and run the service call: (its result, status, error to show).
+
+    The result is a `_NotDone` when there is nothing to redirect to: the form is shown
+    (again) with `status`, 422 or 409 after a refusal, and `error` for one of no field.
+    """
+    status = 422 if form.is_submitted() else 200
+    if not form.validate_on_submit():
+        return _NotDone(), status, None
+    try:
+        return action(), status, None
+    except DomainError as failure:
+        status, error = _report(form, failure)
+        return _NotDone(), status, error
 
 
 def _report(form: FlaskForm, error: DomainError) -> tuple[int, Any]:
@@ -92,16 +114,11 @@ def new_event() -> ResponseReturnValue:
     if actor.role is UserRole.VIEWER:
         abort(403)
     form = event_form(None)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            event = service.create_event(db.session, actor, form.details())
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The event has been created as a draft. Next, set how people "
-                           "register."), "console.event_settings", event.id)
+    event, status, error = _submit(form, lambda: service.create_event(
+        db.session, actor, form.details()))
+    if not isinstance(event, _NotDone):
+        return _done(_("The event has been created as a draft. Next, set how people "
+                       "register."), "console.event_settings", event.id)
     return render_template("console/events/edit.html", event=None, form=form,
                            error=error), status
 
@@ -126,15 +143,10 @@ def event_overview(event_id: int) -> ResponseReturnValue:
 def edit_event(event_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     form = event_form(event)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            service.update_event(db.session, signed_in_user(), event.id, form.details())
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The event has been saved."), "console.event_overview", event.id)
+    done, status, error = _submit(form, lambda: service.update_event(
+        db.session, signed_in_user(), event.id, form.details()))
+    if not isinstance(done, _NotDone):
+        return _done(_("The event has been saved."), "console.event_overview", event.id)
     return _page("edit.html", event, status, form=form, error=error)
 
 
@@ -142,21 +154,15 @@ def edit_event(event_id: int) -> ResponseReturnValue:
 def event_settings(event_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     form = settings_form(event)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            promoted = service.update_registration_settings(
-                db.session, signed_in_user(), event.id, form.settings(event))
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            message = _("The registration settings have been saved.")
-            if promoted:
-                message = join_sentences(message, _(
-                    "%(count)d people on the waiting list are now confirmed.",
-                    count=len(promoted)))
-            return _done(message, "console.event_overview", event.id)
+    promoted, status, error = _submit(form, lambda: service.update_registration_settings(
+        db.session, signed_in_user(), event.id, form.settings(event)))
+    if not isinstance(promoted, _NotDone):
+        message = _("The registration settings have been saved.")
+        if promoted:
+            message = join_sentences(message, _(
+                "%(count)d people on the waiting list are now confirmed.",
+                count=len(promoted)))
+        return _done(message, "console.event_overview", event.id)
     return _page("settings.html", event, status, form=form,
                  capacities=capacity_fields(form, event), error=error)
 
@@ -182,17 +188,11 @@ def publish_event(event_id: int) -> ResponseReturnValue:
 def cancel_event(event_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     form = CancelForm()
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            notified = service.cancel_event(db.session, signed_in_user(), event.id,
-                                            form.reason.data or "")
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The event has been cancelled. %(count)d registrants will be told.",
-                           count=notified), "console.event_overview", event.id)
+    notified, status, error = _submit(form, lambda: service.cancel_event(
+        db.session, signed_in_user(), event.id, form.reason.data or ""))
+    if not isinstance(notified, _NotDone):
+        return _done(_("The event has been cancelled. %(count)d registrants will be told.",
+                       count=notified), "console.event_overview", event.id)
     return _page("cancel.html", event, status, form=form, error=error,
                  registrants=service.active_registrant_count(db.session, event.id))
 
@@ -228,15 +228,10 @@ def _session_page(event: Event, form: SessionForm, item: ProgrammeSession | None
 def new_session(event_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     form = session_form(event)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            service.add_session(db.session, signed_in_user(), event.id, form.session_input())
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The session has been added."), "console.programme", event.id)
+    done, status, error = _submit(form, lambda: service.add_session(
+        db.session, signed_in_user(), event.id, form.session_input()))
+    if not isinstance(done, _NotDone):
+        return _done(_("The session has been added."), "console.programme", event.id)
     return _session_page(event, form, None, status, error)
 
 
@@ -245,16 +240,10 @@ def edit_session(event_id: int, session_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     item = _child(ProgrammeSession, session_id, event)
     form = session_form(event, item)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            service.update_session(db.session, signed_in_user(), event.id, item.id,
-                                   form.session_input())
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The session has been saved."), "console.programme", event.id)
+    done, status, error = _submit(form, lambda: service.update_session(
+        db.session, signed_in_user(), event.id, item.id, form.session_input()))
+    if not isinstance(done, _NotDone):
+        return _done(_("The session has been saved."), "console.programme", event.id)
     return _session_page(event, form, item, status, error)
 
 
@@ -329,15 +318,10 @@ def edit_group(event_id: int, group_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     group = _child(BreakoutGroup, group_id, event)
     form = group_form(event, group)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            service.update_group(db.session, signed_in_user(), event.id, group.id, form.group())
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The group has been saved."), "console.groups", event.id)
+    done, status, error = _submit(form, lambda: service.update_group(
+        db.session, signed_in_user(), event.id, group.id, form.group()))
+    if not isinstance(done, _NotDone):
+        return _done(_("The group has been saved."), "console.groups", event.id)
     return _page("group.html", event, status, form=form, group=group, error=error)
 
 
@@ -375,16 +359,10 @@ def edit_question(event_id: int, question_id: int) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
     question = _child(Question, question_id, event)
     form = question_form(question)
-    error = None
-    status = 422 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            service.update_question(db.session, signed_in_user(), event.id, question.id,
-                                    form.question())
-        except DomainError as failure:
-            status, error = _report(form, failure)
-        else:
-            return _done(_("The question has been saved."), "console.questions", event.id)
+    done, status, error = _submit(form, lambda: service.update_question(
+        db.session, signed_in_user(), event.id, question.id, form.question()))
+    if not isinstance(done, _NotDone):
+        return _done(_("The question has been saved."), "console.questions", event.id)
     return _page("question.html", event, status, form=form, question=question, error=error,
                  answered=service.answer_counts(db.session, event.id)[question.key])
 
