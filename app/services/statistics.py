@@ -109,8 +109,19 @@ def _count_if(condition: ColumnElement[bool]) -> Any:
 # --- one event -------------------------------------------------------------------------------
 
 
+class _AttendanceRate:
+    """Attended among the confirmed, for rows that count both; None when nobody confirmed."""
+
+    confirmed: int
+    attended: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.attended / self.confirmed if self.confirmed else None
+
+
 @dataclass(frozen=True)
-class Breakdown:
+class Breakdown(_AttendanceRate):
     """One line of a breakdown: sign-ups (every status), confirmed, and attended among them."""
 
     key: str
@@ -118,10 +129,6 @@ class Breakdown:
     signups: int
     confirmed: int
     attended: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.attended / self.confirmed if self.confirmed else None
 
 
 @dataclass(frozen=True)
@@ -322,7 +329,7 @@ def event_statistics(session: SessionLike, event: Event) -> EventStatistics:
 
 
 @dataclass(frozen=True)
-class MonthRow:
+class MonthRow(_AttendanceRate):
     month: str  # YYYY-MM, Tokyo
     events: int
     signups: int
@@ -330,23 +337,15 @@ class MonthRow:
     attended: int
     visitors: int
 
-    @property
-    def rate(self) -> float | None:
-        return self.attended / self.confirmed if self.confirmed else None
-
 
 @dataclass(frozen=True)
-class AreaRow:
+class AreaRow(_AttendanceRate):
     code: str
     label: str
     events: int
     signups: int
     confirmed: int
     attended: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.attended / self.confirmed if self.confirmed else None
 
 
 @dataclass(frozen=True)
