@@ -20,15 +20,12 @@ from app.models.enums import AttendanceMode, EventFormat, EventStatus, Registrat
 from app.orm import utcnow
 from app.services import statistics
 from app.services.attendance import join_token
+from tests.attendance_samples import ZOOM_WEBINAR, crlf
 from tests.attendance_support import check_in, join_manage_token, person
 from tests.conftest import csrf_token_from
 from tests.factories import AuthActions, make_event, make_user
 
 MEETING_URL = "https://zoom.us/j/81234567890?pwd=secret"
-
-
-def crlf(text: str) -> str:
-    return text.strip("\n").replace("\n", "\r\n") + "\r\n"
 
 
 def utf16(text: str) -> bytes:
@@ -61,24 +58,6 @@ ZOOM_JA = crlf("""
 山田　太郎 (やまだ),yamada@example.jp,2026/10/05 18:45:00,2026/10/05 19:30:00,45,はい
 佐藤花子,,2026/10/05 18:00:00,2026/10/05 18:30:00,30,はい
 佐藤 花子,,2026/10/05 18:31:00,2026/10/05 19:00:00,29,はい
-""")
-
-ZOOM_WEBINAR = crlf("""
-Attendee Report
-Report Generated:,10/06/2026 09:12 AM
-Topic,Webinar ID,Actual Start Time,Actual Duration (minutes),# Registered,# Cancelled,Unique Viewers,Total Users,Max Concurrent Views
-市民講座 オンライン,987 6543 2100,10/05/2026 06:00:03 PM,95,120,2,3,4,3
-Host Details
-Attended,User Name (Original Name),Email,Join Time,Leave Time,Time in Session (minutes),Is Guest,Country/Region Name
-Yes,Disaster Office,bosai@city.example.lg.jp,10/05/2026 05:50:00 PM,10/05/2026 07:35:00 PM,105,No,Japan
-Panelist Details
-Attended,User Name (Original Name),Email,Join Time,Leave Time,Time in Session (minutes),Is Guest,Country/Region Name
-Yes,Prof. Kato,kato@univ.example.ac.jp,10/05/2026 05:55:00 PM,10/05/2026 07:35:00 PM,100,Yes,Japan
-Attendee Details
-Attended,User Name (Original Name),First Name,Last Name,Email,Phone,Registration Time,Approval Status,Join Time,Leave Time,Time in Session (minutes),Is Guest,Country/Region Name
-Yes,山田 太郎,太郎,山田,Yamada@example.jp,,09/20/2026 10:00:00 AM,approved,10/05/2026 06:01:00 PM,10/05/2026 06:30:00 PM,29,Yes,Japan
-Yes,山田 太郎,太郎,山田,yamada@example.jp,,09/20/2026 10:00:00 AM,approved,10/05/2026 06:40:00 PM,10/05/2026 07:20:00 PM,40,Yes,Japan
-No,Nguyễn Văn An,An,Nguyễn,an@example.vn,,09/21/2026 08:00:00 PM,approved,--,--,--,--,
 """)
 
 TEAMS_JA = """1. 要約
