@@ -164,3 +164,14 @@ class AuthActions:
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
         assert token
         return token.group(1)
+
+
+def render_queued_messages() -> int:
+    """What the mail worker does first: render the sign-up messages queued unrendered
+    (app/services/messages.py), so a test can read them as they will be sent."""
+    from app.database import write_transaction
+    from app.extensions import db
+    from app.services.messages import render_queued
+
+    with write_transaction(db.session):
+        return render_queued(db.session)

@@ -191,3 +191,4 @@ def password_checker(username: str, password: str) -> Callable[..., AuthResult]:
         return AuthResult(success=ok)
 
     return authenticate
+

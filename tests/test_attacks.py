@@ -73,7 +73,7 @@ from app.services.invitations import feed_token
 from app.services.registration import register
 from app.services.tokens import manage_token, token_hash
 from tests.conftest import csrf_token_from
-from tests.factories import AuthActions, make_event, make_user, signup
+from tests.factories import AuthActions, make_event, make_user, render_queued_messages, signup
 from tests.live_server import LiveServer
 
 EN = {"Accept-Language": "en"}
@@ -631,6 +631,7 @@ def hostile(app: Flask, client: FlaskClient) -> tuple[Event, list[str]]:
         response = client.post(f"/events/{event.slug}/register", data=form, headers=EN)
         assert response.status_code == 302, (form["name"], response.text[:2000])
         tokens.append(response.headers["Location"].split("/r/")[1].split("?")[0])
+    render_queued_messages()  # as the mail worker does before sending them
     return event, tokens
 
 

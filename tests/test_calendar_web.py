@@ -24,7 +24,7 @@ from app.services import registration as service
 from app.services.invitations import feed_token
 from app.services.messages import manage_url
 from app.services.tokens import manage_token
-from tests.factories import make_event, signup
+from tests.factories import make_event, render_queued_messages, signup
 from tests.test_calendar_engine import check_wire_format
 
 EN = {"Accept-Language": "en"}
@@ -211,6 +211,7 @@ def test_manage_page_offers_the_personal_invitation_and_feed(client, app):
     (conference,) = vevent.conferences
     assert f"/j/{registration.id}-" in conference.uri
     # The same entry as the mailed invitation: same UID and SEQUENCE.
+    render_queued_messages()
     mailed = db.session.execute(db.select(OutboxMessage)).scalar_one()
     assert mailed.payload["calendar"]["uid"] == str(vevent["UID"])
     assert mailed.payload["calendar"]["sequence"] == vevent["SEQUENCE"]
@@ -297,6 +298,7 @@ def test_hostile_text_stays_text_in_every_file(client, app, payload):
                        venue_name=f"会場{payload}", venue_address=f"住所{payload}",
                        organizer_name=f"主催{payload}", themes=[f"テーマ{payload}"])
     registration = register(event, name=f"太郎{payload}"[:100])
+    render_queued_messages()
     files = [
         client.get(f"/events/{event.slug}/calendar.ics").data,
         client.get("/calendar.ics").data,

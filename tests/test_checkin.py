@@ -26,7 +26,7 @@ from app.services import registration as registrations
 from app.services.errors import NotFound
 from app.services.permissions import PermissionDenied
 from app.services.tokens import manage_token
-from tests.factories import AuthActions, make_event, make_user, signup
+from tests.factories import AuthActions, make_event, make_user, render_queued_messages, signup
 
 QR = CheckInMethod.QR
 SEARCH = CheckInMethod.SEARCH
@@ -577,6 +577,7 @@ def test_manage_page_shows_the_qr_code_only_when_confirmed(client, app):
 def test_confirmation_message_links_to_the_qr_code(app):
     event = door_event()
     registration = registered(event)
+    render_queued_messages()
     message = db.session.execute(select(OutboxMessage).where(
         OutboxMessage.kind == MessageKind.CONFIRMATION)).scalar_one()
     token = manage_token(registration.manage_key)

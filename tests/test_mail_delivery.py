@@ -4,7 +4,8 @@ What is checked at the server, never at a mock: MIME structure and encodings (Ja
 subjects and bodies), the HTML alternative, the text/calendar part (method REQUEST or
 CANCEL, parsed by icalendar and by ics), who gets which invitation, retries with backoff
 when the server is down, parking, stale claims, two workers at once (each message arrives
-exactly once), reminders queued once however many runs overlap, and injection attempts.
+exactly once), reminders queued once however many runs overlap, injection attempts, and
+sign-up messages queued unrendered and rendered by the worker.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from app.models.enums import (
     RegistrationStatus,
 )
 from app.orm import utcnow
-from app.services import lottery, registrants
+from app.services import lottery, privacy, registrants
 from app.services import registration as service
+from app.services.checkin import check_in_code
 from app.services.events import notify_registrants
 from app.services.invitations import bump_calendar_sequence
 from app.services.mailer import Outgoing, SmtpSender, SmtpSettings, build_email
+from app.services.messages import is_unrendered
 from app.services.outbox import RetryPolicy, claim_due, deliver_pending, run_worker
 from app.services.reminders import queue_due_reminders
 from tests.conftest import csrf_token_from
@@ -698,3 +701,118 @@ def test_implicit_tls_and_an_untrusted_certificate(app, certificate):
         app.config["MAIL_CA_FILE"] = str(cert)
         assert deliver(app, now=utcnow() + timedelta(hours=1)).sent == 1
     assert len(inbox.received) == 1
+
+
+# --- a sign-up's message, rendered by the worker ---------------------------------------------
+# The sign-up request only writes the row (kind, recipient, the registration's status and
+# confirmation time); the worker renders text and invitation when it claims it. What arrives
+# is what the participant was told at sign-up, even when the registration changed before
+# the worker ran; anything queued later for the registration renders the earlier row first.
+
+
+def test_the_sign_up_request_queues_the_message_unrendered(app, client):
+    event = make_event(title="多文化共生講座")
+    page = client.get(f"/events/{event.slug}/register")
+    response = client.post(f"/events/{event.slug}/register",
+                           data=form_data(csrf_token_from(page.text)))
+    assert response.status_code == 302
+    [message] = outbox()
+    assert message.kind is MessageKind.CONFIRMATION and message.recipient == "taro@example.jp"
+    assert is_unrendered(message) and message.subject == "" and message.body_text == ""
+    assert message.payload["status"] == "confirmed"
+    # Not claimable as it is: the claim renders it first.
+    claimed, _ = claim_due(db.session, RetryPolicy(), worker="w", limit=10)
+    [(outgoing, _attempts)] = claimed
+    assert outgoing.subject == "【多文化共生講座】お申し込み確定のお知らせ"
+    assert "参加が確定しました。" in outgoing.body_text
+    assert outgoing.payload["calendar"]["method"] == "REQUEST"
+    assert not is_unrendered(outbox()[0])
+
+
+def test_the_worker_sends_what_the_sign_up_would_have_said(app, smtp):
+    event = make_event(venue_name="みどり市民会館", venue_address="みどり市中央1-2-3")
+    registration = register(event)
+    code = check_in_code(registration)
+    deliver_all(app)
+    [received] = smtp.received
+    text = text_of(received.message)
+    assert "山田 太郎 様" in text and "参加が確定しました。" in text
+    assert code is not None and f"受付コード：{code}" in text
+    sent = invitation(received.message)
+    assert sent.method == "REQUEST"
+    [vevent] = sent.calendar.walk("VEVENT")
+    assert str(vevent["UID"]) == f"registration-{registration.id}@localhost"
+    assert [m.status for m in outbox()] == [OutboxStatus.SENT]
+
+
+def test_a_cancellation_before_the_worker_ran_follows_the_confirmation(app, smtp):
+    event = make_event()
+    registration = register(event)
+    code = check_in_code(registration)
+    service.cancel_registration(db.session, registration.id)
+    confirmation, cancellation = outbox()
+    # The cancellation rendered the confirmation first, as of sign-up.
+    assert not is_unrendered(confirmation)
+    assert confirmation.payload["calendar"]["method"] == "REQUEST"
+    assert code is not None and code in confirmation.body_text
+    assert cancellation.payload["calendar"]["method"] == "CANCEL"
+    assert (cancellation.payload["calendar"]["sequence"]
+            > confirmation.payload["calendar"]["sequence"])
+    deliver_all(app)
+    methods = [invitation(item.message).method for item in smtp.received]
+    assert methods == ["REQUEST", "CANCEL"]
+    assert "参加が確定しました。" in text_of(smtp.received[0].message)
+
+
+def test_someone_promoted_before_the_worker_ran_was_told_they_were_waiting_first(app, smtp):
+    event = make_event(capacity=1, waitlist_enabled=True)
+    first = register(event, "first@example.jp")
+    waiting = register(event, "waiting@example.jp")
+    assert waiting.status is RegistrationStatus.WAITLISTED
+    service.cancel_registration(db.session, first.id)
+    theirs = [m for m in outbox() if m.recipient == "waiting@example.jp"]
+    assert [m.kind for m in theirs] == [MessageKind.WAITLISTED, MessageKind.PROMOTED]
+    assert "calendar" not in theirs[0].payload and "キャンセル待ち" in theirs[0].body_text
+    assert "受付コード" not in theirs[0].body_text
+    assert theirs[1].payload["calendar"]["method"] == "REQUEST"
+    deliver_all(app)
+    assert smtp.count_by_recipient() == {"first@example.jp": 2, "waiting@example.jp": 2}
+
+
+def test_a_seat_lost_during_the_sign_up_turns_its_message_into_the_waiting_list(
+    app, monkeypatch
+):
+    event = make_event(capacity=1, waitlist_enabled=True)
+    register(event, "first@example.jp")
+    # The pools as read said a seat was free; the claim then found none.
+    monkeypatch.setattr(service, "_pools_full", lambda _event, _modes=None: False)
+    late = register(event, "late@example.jp")
+    assert late.status is RegistrationStatus.WAITLISTED and late.confirmed_at is None
+    message = outbox()[-1]
+    assert message.kind is MessageKind.WAITLISTED and message.payload["status"] == "waitlisted"
+    claimed, _ = claim_due(db.session, RetryPolicy(), worker="w", limit=10)
+    by_recipient = {outgoing.recipient: outgoing for outgoing, _attempts in claimed}
+    assert "キャンセル待ち" in by_recipient["late@example.jp"].body_text
+    assert "calendar" not in by_recipient["late@example.jp"].payload
+
+
+def test_data_deleted_before_the_worker_ran_sends_nothing(app, smtp):
+    event = make_event()
+    registration = register(event)
+    privacy.delete_own_data(db.session, registration.id)
+    assert outbox() == []
+    deliver_all(app)
+    assert smtp.received == []
+
+
+def test_a_registration_changed_before_the_worker_ran_is_written_as_it_is_now(app, smtp):
+    """Only the status and the confirmation are kept from sign-up; names and the event are
+    as they are when the worker writes, like any message rendered a moment later."""
+    event = make_event(title="旧題")
+    registration = register(event)
+    event.title = "新題"
+    db.session.commit()
+    deliver_all(app)
+    [received] = smtp.received
+    assert "新題" in str(received.message["Subject"])
+    assert registration.status is RegistrationStatus.CONFIRMED

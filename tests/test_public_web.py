@@ -13,7 +13,7 @@ from app.models import OutboxMessage, Question, Registration
 from app.models.enums import EventFormat, EventKind, EventStatus, QuestionKind
 from app.orm import utcnow
 from tests.conftest import app_context_for, csrf_token_from
-from tests.factories import add_groups, form_data, make_event
+from tests.factories import add_groups, form_data, make_event, render_queued_messages
 
 EN = {"Accept-Language": "en"}
 
@@ -117,6 +117,7 @@ def test_successful_sign_up_redirects_to_the_manage_page(client, app):
     assert page.headers["Referrer-Policy"] == "no-referrer"
     registration = db.session.execute(select(Registration)).scalar_one()
     assert registration.language == "en" and registration.furigana == "やまだ たろう"
+    render_queued_messages()
     message = db.session.execute(select(OutboxMessage)).scalar_one()
     assert message.recipient == "taro@example.jp" and "Registration confirmed" in message.subject
 

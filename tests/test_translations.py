@@ -340,7 +340,7 @@ def test_registration_page_and_email_are_in_japanese(
 
     from app.extensions import db
     from app.models import OutboxMessage
-    from tests.factories import form_data, make_event
+    from tests.factories import form_data, make_event, render_queued_messages
 
     event = make_event()
     signup = _html(client, f"/events/{event.slug}/register")
@@ -351,6 +351,7 @@ def test_registration_page_and_email_are_in_japanese(
     assert "お申し込みを受け付けました。" in text and "参加が確定しました。" in text
     assert not _english_leaks(text, ja_catalog)
 
+    render_queued_messages()
     message = db.session.scalars(select(OutboxMessage)).one()
     assert message.language == "ja"
     assert message.subject.endswith("お申し込み確定のお知らせ")

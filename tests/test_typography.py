@@ -43,7 +43,14 @@ from app.models.enums import (
 from app.services import breakouts, checkin
 from app.services import registration as registrations
 from tests.conftest import csrf_token_from
-from tests.factories import AuthActions, form_data, make_event, make_user, signup
+from tests.factories import (
+    AuthActions,
+    form_data,
+    make_event,
+    make_user,
+    render_queued_messages,
+    signup,
+)
 
 ORGANISER = "organizer@example.lg.jp"
 JA = {"Accept-Language": "ja"}
@@ -161,6 +168,7 @@ def door_page(client: FlaskClient, event: Event, language: str, query: str = "")
 
 
 def message_bodies() -> list[str]:
+    render_queued_messages()
     return list(db.session.execute(
         select(OutboxMessage.body_text).order_by(OutboxMessage.id)).scalars())
 

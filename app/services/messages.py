@@ -2,19 +2,28 @@
 
 They are written in the caller's transaction, so a message exists exactly when the change
 it reports was committed; sending happens later and can never make a sign-up fail.
+
+A sign-up's first message is queued *unrendered* (`queue_signup_message`): the row holds the
+registration's state at sign-up, and the mail worker renders text and invitation when it
+claims the row (`render_queued`). Rendering is most of a sign-up's CPU, and when a popular
+event opens the web workers should only take seats; the mail trails the burst by seconds.
+Anything queued later for the same registration renders the earlier row first, so the
+invitation history it reads is complete and the first message is written as of sign-up.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from app.database import SessionLike
 from app.models import Event, OutboxMessage, Registration
-from app.models.enums import MessageKind
+from app.models.enums import MessageKind, OutboxStatus, RegistrationStatus
 from app.orm import utcnow
 from app.services.invitations import InvitationHistory, invitation_attachment
 from app.services.tokens import manage_token
@@ -52,13 +61,11 @@ def _subject_line(event: Event, subject: str) -> str:
     return _("[%(event)s] %(subject)s", event=event.title, subject=subject)
 
 
-def queue_message(
-    session: SessionLike, kind: MessageKind, registration: Registration, *,
-    subject: str | None = None, first_message: bool = False, **context: Any
-) -> OutboxMessage:
-    """`subject` replaces the kind's own subject (an organizer's announcement);
-    `first_message` says the registration has had no message yet (no invitation history
-    to look up)."""
+def _compose(
+    kind: MessageKind, registration: Registration, *, subject: str | None,
+    history: InvitationHistory | None, context: dict[str, Any],
+) -> tuple[str, str, dict[str, Any]]:
+    """Subject, text and payload of a message about `registration`, in its language."""
     event = registration.event
     link = manage_url(registration)
     with force_locale(registration.language):
@@ -73,23 +80,126 @@ def queue_message(
         )
     payload: dict[str, Any] = {"status": registration.status.value}
     # The invitation is fixed now, like the text: a later change queues its own message.
-    history = InvitationHistory(new_registration=True) if first_message else None
     invitation = invitation_attachment(kind, registration, manage_url=link, now=utcnow(),
                                        breakout=context.get("breakout_info"), history=history)
     if invitation is not None:
         payload["calendar"] = invitation
+    return subject[:300], body, payload
+
+
+def queue_message(
+    session: SessionLike, kind: MessageKind, registration: Registration, *,
+    subject: str | None = None, **context: Any
+) -> OutboxMessage:
+    """`subject` replaces the kind's own subject (an organizer's announcement)."""
+    if registration.id is not None:
+        render_queued(session, registration_id=registration.id)
+    subject, body, payload = _compose(kind, registration, subject=subject, history=None,
+                                      context=context)
     message = OutboxMessage(
         kind=kind,
-        event_id=event.id,
+        event_id=registration.event.id,
         registration_id=registration.id,
         recipient=registration.email,
         language=registration.language,
-        subject=subject[:300],
+        subject=subject,
         body_text=body,
         payload=payload,
     )
     session.add(message)
     return message
+
+
+# --------------------------------------------------------------------------- #
+# A sign-up's first message: queued now, rendered by the mail worker
+# --------------------------------------------------------------------------- #
+
+_UNRENDERED = "unrendered"  # the payload key of a row still to be rendered
+
+
+def queue_signup_message(
+    session: SessionLike, kind: MessageKind, registration: Registration
+) -> OutboxMessage:
+    """The first message of a registration just inserted (flushed), to be rendered later.
+
+    The row records what the text depends on and may have changed by the time it is
+    rendered: the status and the moment the seat was confirmed.
+    """
+    message = OutboxMessage(
+        kind=kind,
+        event_id=registration.event_id,
+        registration_id=registration.id,
+        recipient=registration.email,
+        language=registration.language,
+        subject="",
+        body_text="",
+        payload=signup_payload(registration),
+    )
+    session.add(message)
+    return message
+
+
+def signup_payload(registration: Registration) -> dict[str, Any]:
+    """What `render_queued` needs to write a sign-up message as of now."""
+    confirmed_at = registration.confirmed_at
+    return {
+        "status": registration.status.value,
+        _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
+    }
+
+
+class _AsQueued:
+    """A registration as it was when its message was queued (status and confirmation);
+    everything else, names and event included, as it is now."""
+
+    def __init__(self, registration: Registration, state: dict[str, Any], status: str) -> None:
+        self._registration = registration
+        self.status = RegistrationStatus(status)
+        confirmed_at = state.get("confirmed_at")
+        self.confirmed_at = datetime.fromisoformat(confirmed_at) if confirmed_at else None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registration, name)
+
+
+def is_unrendered(message: OutboxMessage) -> bool:
+    return _UNRENDERED in (message.payload or {})
+
+
+def render_queued(
+    session: SessionLike, *, registration_id: int | None = None, limit: int | None = None,
+    skip_locked: bool = False,
+) -> int:
+    """Render unrendered messages still waiting to be sent (all of them, one registration's,
+    or the oldest `limit`); call inside a write transaction. Returns how many were rendered.
+
+    `skip_locked`: rows another worker is rendering are left to it (PostgreSQL).
+    """
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.subject == "")
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=skip_locked)
+    )
+    if registration_id is not None:
+        query = query.where(OutboxMessage.registration_id == registration_id)
+    rendered = 0
+    for message in session.execute(query).scalars():
+        if not is_unrendered(message):
+            continue
+        registration = (session.get(Registration, message.registration_id)
+                        if message.registration_id is not None else None)
+        if registration is None:  # its data was deleted: there is nobody to write to
+            session.delete(message)
+            continue
+        as_queued = cast(Registration, _AsQueued(
+            registration, message.payload[_UNRENDERED], message.payload["status"]))
+        message.subject, message.body_text, message.payload = _compose(
+            message.kind, as_queued, subject=None,
+            history=InvitationHistory(new_registration=True), context={})
+        rendered += 1
+    return rendered
 
 
 def queue_message_to_address(

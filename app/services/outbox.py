@@ -23,6 +23,9 @@ Life cycle of an outbox row::
   worker dying between acceptance and that write: the claim then expires and the message
   goes again, with the same Message-ID (see mailer.message_id). Exactly-once over SMTP does
   not exist; this keeps "at least once" to that window.
+* A sign-up's first message is queued unrendered (app/services/messages.py): the claim
+  renders the oldest such rows first, in its transaction, so no row is ever claimed
+  without its text.
 * Messages to one registration go out in the order they were queued: a message waits while
   an older one to the same registration is pending or being sent. A cancellation must not
   overtake the invitation it cancels (Google ignores a CANCEL for an event it never saw,
@@ -55,6 +58,7 @@ from app.services.audit import record
 from app.services.errors import DomainError, NotFound
 from app.services.job_signal import Doorbell
 from app.services.mailer import DeliveryError, Outgoing, Sender
+from app.services.messages import render_queued
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +161,9 @@ def _claim(
     )
     due = session.execute(
         select(candidate.id)
-        .where(candidate.status == PENDING, candidate.next_attempt_at <= now, ~earlier_unsent)
+        # An unrendered row (its subject empty) waits for the next claim's rendering.
+        .where(candidate.status == PENDING, candidate.next_attempt_at <= now,
+               candidate.subject != "", ~earlier_unsent)
         .order_by(candidate.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -183,10 +189,12 @@ def claim_due(
     session: SessionLike, policy: RetryPolicy, *, worker: str, limit: int,
     now: datetime | None = None,
 ) -> tuple[list[tuple[Outgoing, int]], int]:
-    """Take back stale claims, then claim up to `limit` due messages (with their attempts)."""
+    """Take back stale claims, render sign-up messages queued unrendered, then claim up to
+    `limit` due messages (with their attempts)."""
     now = now or utcnow()
     with write_transaction(session):
         reclaimed = _reclaim_stale(session, policy, now)
+        render_queued(session, limit=limit, skip_locked=True)
         return _claim(session, worker, limit, now), reclaimed
 
 

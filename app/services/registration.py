@@ -32,7 +32,7 @@ from app.models.enums import (
 from app.orm import utcnow
 from app.services.breakouts import check_ranking_change
 from app.services.errors import DomainError, NotFound
-from app.services.messages import queue_message
+from app.services.messages import queue_message, queue_signup_message, signup_payload
 from app.services.tokens import manage_token, new_manage_key, token_hash
 from app.text import furigana_key, normalize_email, normalize_furigana, normalize_spaces
 
@@ -322,7 +322,7 @@ def register(
     until the transaction ends, and every sign-up for the event queues on that row, so the
     registration and its message are written first, while nothing is held. If the last
     seat went meanwhile, the registration goes to the waiting list after all (and its
-    message is written again).
+    message says so). The message is rendered by the mail worker (messages.py).
 
     `also` runs first in the same transaction, whether a registration is made or its link
     re-sent; what it raises undoes everything (the e-mail confirmation takes its link so).
@@ -383,17 +383,15 @@ def register(
             # The partial unique index refuses a second active registration for the address
             # here (IntegrityError, below), before any seat is touched.
             session.flush()
-            message = queue_message(session, _signup_message(status), registration,
-                                    first_message=True)
+            message = queue_signup_message(session, _signup_message(status), registration)
             session.flush()
             if seat_expected and not _claim_seat(session, event_id, mode):
-                session.delete(message)
                 status, seq = place_registration(session, event, mode, lottery=False)
                 registration.status, registration.waitlist_seq = status, seq
                 if status is not RegistrationStatus.CONFIRMED:
                     registration.confirmed_at = None
-                queue_message(session, _signup_message(status), registration,
-                              first_message=True)
+                message.kind = _signup_message(status)
+                message.payload = signup_payload(registration)
             result = SignupResult(registration.id, status, token)
     except _AlreadyRegistered:
         return _resend_manage_link(session, event_id, email_normalized, also)
