@@ -10,8 +10,9 @@ SQLite file) and per number of concurrent clients:
 * ``sign-up``: N sign-ups for one popular event (capacity C, a waiting list). Tsudoi is sent
   what a browser sends: every sign-up first GETs the form (its own session cookie and CSRF
   token; not timed), then POSTs the whole form; only the POSTs are timed and counted.
-  The baseline, bench/naive_app.py, gets the same N POSTs: bare Flask + Flask-SQLAlchemy
-  doing the naive locked insert (lock the event row, count, insert, commit).
+  The baselines, bench/naive_app.py, get the same N POSTs: bare Flask + Flask-SQLAlchemy
+  doing the naive locked insert (lock the event row, count, insert, commit), written with a
+  mapped model (``naive``, the issue's baseline) and as hand-written SQL (``naive SQL``).
 * ``event page``: GET /events/<slug> of Tsudoi against GET /hello of bench/hello_app.py,
   for a fixed time each.
 
@@ -418,8 +419,11 @@ def tsudoi_signups(server: LiveServer, slug: str, count: int, clients: int,
     return jobs
 
 
-def naive_signups(event_id: int, count: int) -> list[Job]:
-    return [Job("POST", f"/naive/{event_id}", FORM, urlencode(person(n)).encode())
+NAIVE_BASELINES = {"naive (ORM)": "/naive", "naive SQL": "/naive-sql"}
+
+
+def naive_signups(event_id: int, count: int, prefix: str = "/naive") -> list[Job]:
+    return [Job("POST", f"{prefix}/{event_id}", FORM, urlencode(person(n)).encode())
             for n in range(count)]
 
 
@@ -491,7 +495,9 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path,
         # Warm every worker: templates compiled, statement caches and connection pools filled.
         for clients in args.clients:
             warm_id, warm_slug = data.event(capacity=WARMUP_SIGNUPS // 2)
-            run_load(naive, naive_signups(warm_id, WARMUP_SIGNUPS), clients)
+            for prefix in NAIVE_BASELINES.values():
+                warm_id, _slug = data.event(capacity=WARMUP_SIGNUPS // 2)
+                run_load(naive, naive_signups(warm_id, WARMUP_SIGNUPS, prefix), clients)
             run_load(tsudoi, tsudoi_signups(tsudoi, warm_slug, WARMUP_SIGNUPS, clients), clients)
         for server, path in ((hello, "/hello"), (tsudoi, f"/events/{page_slug}")):
             run_load(server, _forever(Job("GET", path)), max(args.clients),
@@ -503,15 +509,18 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path,
             # hold for however many were sent, and the table says how many that was.
             event_id, slug = data.event(capacity=args.capacity)
             jobs = tsudoi_signups(tsudoi, slug, args.requests, clients, args.burst_seconds)
-            naive_id, _slug = data.event(capacity=args.capacity)
-            baseline = run_load(naive, naive_signups(naive_id, len(jobs)), clients,
-                                seconds=args.burst_seconds)
-            check_burst("baseline", baseline, data.figures(naive_id), args.capacity,
-                        outbox=False)
+            baselines = {}
+            for name, prefix in NAIVE_BASELINES.items():
+                naive_id, _slug = data.event(capacity=args.capacity)
+                baselines[name] = run_load(naive, naive_signups(naive_id, len(jobs), prefix),
+                                           clients, seconds=args.burst_seconds)
+                check_burst(name, baselines[name], data.figures(naive_id), args.capacity,
+                            outbox=False)
             ours = run_load(tsudoi, jobs, clients, keep=True, seconds=args.burst_seconds)
             check_burst("tsudoi", ours, data.figures(event_id), args.capacity, outbox=True)
-            report(Row(backend, "sign-up POST", clients, summary(baseline), summary(ours),
-                       1.0, load_average))
+            for name, baseline in baselines.items():
+                report(Row(backend, f"sign-up POST vs {name}", clients, summary(baseline),
+                           summary(ours), 1.0, load_average))
 
             load_average = os.getloadavg()[0]
             bare = run_load(hello, _forever(Job("GET", "/hello")), clients,
@@ -625,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     def report(row: Row) -> None:
         rows.append(row)
         ratio = row.ratios
-        print(f"  {row.backend:10} {row.case:15} {row.clients:3} clients: baseline "
+        print(f"  {row.backend:10} {row.case:28} {row.clients:3} clients: baseline "
               f"{row.baseline['rps']:7.1f} req/s, Tsudoi {row.tsudoi['rps']:7.1f} req/s, "
               f"ratio {ratio['rps']:.2f} (p50 {ratio['p50']:.2f}, p99 {ratio['p99']:.2f}); "
               f"client CPU {row.tsudoi['client_cpu_pct']:.0f}%", file=sys.stderr)

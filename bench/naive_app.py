@@ -1,9 +1,9 @@
-"""The sign-up baseline of bench/bench_signup.py: bare Flask + Flask-SQLAlchemy, naive locking.
+"""The sign-up baselines of bench/bench_signup.py: bare Flask + Flask-SQLAlchemy, naive locking.
 
     DATABASE_URL=... gunicorn bench.naive_app:app
 
-One endpoint, POST /naive/<event id>, does what a first implementation usually does: lock the
-event row, count who is confirmed, insert the registration, commit:
+Two endpoints do what a first implementation usually does: lock the event row, count who is
+confirmed, insert the registration, commit:
 
     BEGIN;                                   -- SQLite: BEGIN IMMEDIATE (its write lock)
     SELECT ... FROM events ... FOR UPDATE;   -- every sign-up of the event queues here
@@ -11,9 +11,14 @@ event row, count who is confirmed, insert the registration, commit:
     INSERT INTO registrations ...;
     COMMIT;
 
-It is correct (it never overbooks) but pays for a count and three round trips while holding
-the lock. It writes into Tsudoi's own `registrations` table (same indexes, same constraints)
-and answers like Tsudoi, with a redirect to the registration's page, but it does no
+* POST /naive/<event id> writes it as a Flask-SQLAlchemy application does: a mapped model,
+  `select()` statements and `db.session.add()` of an instance (the issue's baseline).
+* POST /naive-sql/<event id> sends the same statements as hand-written SQL text through the
+  session: no model, no unit of work. A stricter baseline, reported beside the first.
+
+Both are correct (they never overbook) but pay for a count and three round trips while
+holding the lock. They write into Tsudoi's own `registrations` table (same indexes, same
+constraints) and answer like Tsudoi, with a redirect to the registration's page, but do no
 validation, no CSRF check, no e-mail and no templates: everything Tsudoi adds on top.
 The SQLite connection settings are Tsudoi's (WAL, busy timeout, synchronous=NORMAL), so the
 comparison is about the request, not the storage settings.
@@ -30,7 +35,19 @@ from typing import Any
 from flask import Flask, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, bindparam, event, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    String,
+    bindparam,
+    case,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
 
 app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
@@ -73,8 +90,8 @@ INSERT = text(
 )
 
 
-@app.post("/naive/<int:event_id>")
-def naive_signup(event_id: int) -> ResponseReturnValue:
+@app.post("/naive-sql/<int:event_id>")
+def naive_sql_signup(event_id: int) -> ResponseReturnValue:
     form = request.form
     now = datetime.now(UTC)
     if SQLITE:
@@ -92,6 +109,82 @@ def naive_signup(event_id: int) -> ResponseReturnValue:
         "key": secrets.token_hex(32), "token_hash": hashlib.sha256(token.encode()).hexdigest(),
         "now": now, "confirmed_at": now if status == "confirmed" else None,
     })
+    db.session.commit()
+    return redirect(f"/r/{token}?new=1")
+
+
+# --- the same with a mapped model --------------------------------------------------------------
+
+Stamp = DateTime(timezone=not SQLITE)  # SQLAlchemy's own storage, as Tsudoi's models use it
+
+
+class Event(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class SeatPool(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "seat_pools"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    capacity: Mapped[int | None]
+
+
+class Registration(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "registrations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    attendance_mode: Mapped[str] = mapped_column(String(20), default="in_person")
+    name: Mapped[str] = mapped_column(String(100))
+    furigana: Mapped[str] = mapped_column(String(100))
+    furigana_key: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254))
+    email_normalized: Mapped[str] = mapped_column(String(254))
+    organization_name: Mapped[str] = mapped_column(String(200))
+    organization_type: Mapped[str] = mapped_column(String(20), default="municipality")
+    prefecture_code: Mapped[str] = mapped_column(String(2))
+    municipality_code: Mapped[str] = mapped_column(String(5))
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    language: Mapped[str] = mapped_column(String(5), default="ja")
+    waitlist_seq: Mapped[int | None]
+    manage_key: Mapped[str] = mapped_column(String(64))
+    manage_token_hash: Mapped[str] = mapped_column(String(64))
+    consented_at: Mapped[datetime] = mapped_column(Stamp)
+    created_at: Mapped[datetime] = mapped_column(Stamp)
+    updated_at: Mapped[datetime] = mapped_column(Stamp)
+    confirmed_at: Mapped[datetime | None] = mapped_column(Stamp)
+
+
+LOCK_EVENT_ORM = select(SeatPool.capacity).join(Event).where(Event.id == bindparam("event_id"))
+if not SQLITE:
+    LOCK_EVENT_ORM = LOCK_EVENT_ORM.with_for_update(of=Event)
+COUNT_ORM = select(
+    func.count(), func.coalesce(func.sum(case((Registration.status == "confirmed", 1), else_=0)), 0)
+).where(Registration.event_id == bindparam("event_id"))
+
+
+@app.post("/naive/<int:event_id>")
+def naive_signup(event_id: int) -> ResponseReturnValue:
+    form = request.form
+    now = datetime.now(UTC)
+    if SQLITE:
+        now = now.replace(tzinfo=None)
+    token = secrets.token_urlsafe(32)
+    capacity = db.session.execute(LOCK_EVENT_ORM, {"event_id": event_id}).scalar_one()
+    total, confirmed = db.session.execute(COUNT_ORM, {"event_id": event_id}).one()
+    status = "confirmed" if capacity is None or confirmed < capacity else "waitlisted"
+    db.session.add(Registration(
+        event_id=event_id, status=status, name=form["name"], furigana=form["furigana"],
+        furigana_key=form["furigana"], email=form["email"],
+        email_normalized=form["email"].lower(), organization_name=form["organization_name"],
+        prefecture_code=form["prefecture"], municipality_code=form["municipality"],
+        waitlist_seq=None if status == "confirmed" else total - confirmed + 1,
+        manage_key=secrets.token_hex(32),
+        manage_token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        consented_at=now, created_at=now, updated_at=now,
+        confirmed_at=now if status == "confirmed" else None,
+    ))
     db.session.commit()
     return redirect(f"/r/{token}?new=1")
 
