@@ -19,7 +19,7 @@ from typing import Any, cast
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from app.database import SessionLike
 from app.models import Event, OutboxMessage, Registration
@@ -115,37 +115,31 @@ def queue_message(
 # --------------------------------------------------------------------------- #
 
 _UNRENDERED = "unrendered"  # the payload key of a row still to be rendered
+_INSERT_MESSAGE = insert(OutboxMessage.__table__)  # built once: a sign-up's hot path
 
 
 def queue_signup_message(
-    session: SessionLike, kind: MessageKind, registration: Registration
-) -> OutboxMessage:
-    """The first message of a registration just inserted (flushed), to be rendered later.
+    session: SessionLike, kind: MessageKind, *, registration_id: int, event_id: int,
+    recipient: str, language: str, status: RegistrationStatus, confirmed_at: datetime | None,
+) -> None:
+    """The first message of a registration just inserted, to be rendered later.
 
     The row records what the text depends on and may have changed by the time it is
     rendered: the status and the moment the seat was confirmed.
     """
-    message = OutboxMessage(
+    session.execute(_INSERT_MESSAGE, dict(
         kind=kind,
-        event_id=registration.event_id,
-        registration_id=registration.id,
-        recipient=registration.email,
-        language=registration.language,
+        event_id=event_id,
+        registration_id=registration_id,
+        recipient=recipient,
+        language=language,
         subject="",
         body_text="",
-        payload=signup_payload(registration),
-    )
-    session.add(message)
-    return message
-
-
-def signup_payload(registration: Registration) -> dict[str, Any]:
-    """What `render_queued` needs to write a sign-up message as of now."""
-    confirmed_at = registration.confirmed_at
-    return {
-        "status": registration.status.value,
-        _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
-    }
+        payload={
+            "status": status.value,
+            _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
+        },
+    ))
 
 
 class _AsQueued:

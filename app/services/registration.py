@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -32,7 +32,7 @@ from app.models.enums import (
 from app.orm import utcnow
 from app.services.breakouts import check_ranking_change
 from app.services.errors import DomainError, NotFound
-from app.services.messages import queue_message, queue_signup_message, signup_payload
+from app.services.messages import queue_message, queue_signup_message
 from app.services.tokens import manage_token, new_manage_key, token_hash
 from app.text import furigana_key, normalize_email, normalize_furigana, normalize_spaces
 
@@ -146,6 +146,29 @@ class SignupResult:
     already_registered: bool = False
 
 
+# The sign-up's statements, built once: building one per request (coercing every value,
+# computing its cache key) cost more than running it.
+_EVENT_BY_SLUG = select(Event).where(Event.slug == bindparam("slug"))
+_EVENT_WITH_FORM = _EVENT_BY_SLUG.options(joinedload(Event.seat_pools),
+                                          joinedload(Event.questions))
+_EVENT_FOR_SIGNUP = (
+    select(Event).where(Event.id == bindparam("event_id"))
+    .options(joinedload(Event.seat_pools))
+    .execution_options(populate_existing=True)
+)
+_CLAIM_SEAT = (
+    update(SeatPool)
+    .where(
+        SeatPool.event_id == bindparam("pool_event"),
+        SeatPool.mode == bindparam("pool_mode"),
+        (SeatPool.capacity.is_(None)) | (SeatPool.taken < SeatPool.capacity),
+    )
+    .values(taken=SeatPool.taken + 1)
+    .execution_options(synchronize_session=False)
+)
+_INSERT_REGISTRATION = insert(Registration.__table__).returning(Registration.__table__.c.id)
+
+
 def get_event(
     session: SessionLike, slug: str, *, published_only: bool = True, with_form: bool = False
 ) -> Event:
@@ -153,10 +176,8 @@ def get_event(
 
     `with_form` loads, in the same query, the seats and questions the sign-up form needs.
     """
-    query = select(Event).where(Event.slug == slug)
-    if with_form:
-        query = query.options(joinedload(Event.seat_pools), joinedload(Event.questions))
-    event = session.execute(query).unique().scalar_one_or_none()
+    query = _EVENT_WITH_FORM if with_form else _EVENT_BY_SLUG
+    event = session.execute(query, {"slug": slug}).unique().scalar_one_or_none()
     if event is None or (published_only and event.status is EventStatus.DRAFT):
         raise NotFound(_l("This event does not exist."))
     return event
@@ -209,16 +230,7 @@ def _check_open(event: Event, mode: AttendanceMode, now: datetime) -> Registrati
 
 def _claim_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> bool:
     """One conditional UPDATE: true when a seat was free and is now ours."""
-    result = session.execute(
-        update(SeatPool)
-        .where(
-            SeatPool.event_id == event_id,
-            SeatPool.mode == mode,
-            (SeatPool.capacity.is_(None)) | (SeatPool.taken < SeatPool.capacity),
-        )
-        .values(taken=SeatPool.taken + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -288,11 +300,8 @@ def _resend_manage_link(
         return SignupResult(existing.id, existing.status, None, already_registered=True)
 
 
-def _apply_preferences(
-    registration: Registration, event: Event, group_ids: list[int]
-) -> None:
-    if not group_ids and not registration.preferences:
-        return
+def _chosen_groups(event: Event, group_ids: list[int]) -> list[int]:
+    """The ranked group ids, checked against the event's groups and its number of ranks."""
     valid = {group.id for group in event.breakout_groups}
     chosen: list[int] = []
     for group_id in group_ids[: event.max_preference_ranks]:
@@ -303,10 +312,30 @@ def _apply_preferences(
                 _l("Please choose a different group for each rank."), field="preferences"
             )
         chosen.append(group_id)
+    return chosen
+
+
+def _apply_preferences(
+    registration: Registration, event: Event, group_ids: list[int]
+) -> None:
+    if not group_ids and not registration.preferences:
+        return
     registration.preferences = [
         BreakoutPreference(group_id=group_id, rank=rank)
-        for rank, group_id in enumerate(chosen, start=1)
+        for rank, group_id in enumerate(_chosen_groups(event, group_ids), start=1)
     ]
+
+
+def _insert_preferences(
+    session: SessionLike, registration_id: int, event: Event, group_ids: list[int]
+) -> None:
+    """A new registration's ranked groups (Core, like the registration itself)."""
+    if not group_ids:
+        return
+    session.execute(insert(BreakoutPreference.__table__), [
+        {"registration_id": registration_id, "group_id": group_id, "rank": rank}
+        for rank, group_id in enumerate(_chosen_groups(event, group_ids), start=1)
+    ])
 
 
 def register(
@@ -337,10 +366,7 @@ def register(
             if also is not None:
                 also(session)
             event = session.execute(
-                select(Event).where(Event.id == event_id)
-                .options(joinedload(Event.seat_pools))
-                .execution_options(populate_existing=True)
-            ).unique().scalar_one_or_none()
+                _EVENT_FOR_SIGNUP, {"event_id": event_id}).unique().scalar_one_or_none()
             if event is None:
                 raise NotFound(_l("This event does not exist."))
             state = _check_open(event, mode, now)
@@ -356,8 +382,12 @@ def register(
                 if _find_active(session, event_id, email_normalized) is not None:
                     raise _AlreadyRegistered
                 status, seq = place_registration(session, event, mode, lottery=False)
-            registration = Registration(
-                event=event,
+            confirmed_at = now if status is RegistrationStatus.CONFIRMED else None
+            # Core INSERTs, not the unit of work: a burst of sign-ups is where it shows.
+            # The partial unique index refuses a second active registration for the address
+            # here (IntegrityError, below), before any seat is touched.
+            registration_id = session.execute(_INSERT_REGISTRATION, dict(
+                event_id=event_id,
                 status=status,
                 attendance_mode=mode,
                 name=normalize_spaces(data.name),
@@ -376,23 +406,22 @@ def register(
                 manage_token_hash=token_hash(token),
                 consented_at=now,
                 created_at=now,
-                confirmed_at=now if status is RegistrationStatus.CONFIRMED else None,
-            )
-            _apply_preferences(registration, event, data.preferences)
-            session.add(registration)
-            # The partial unique index refuses a second active registration for the address
-            # here (IntegrityError, below), before any seat is touched.
-            session.flush()
-            message = queue_signup_message(session, _signup_message(status), registration)
-            session.flush()
+                updated_at=now,
+                confirmed_at=confirmed_at,
+            )).scalar_one()
+            _insert_preferences(session, registration_id, event, data.preferences)
             if seat_expected and not _claim_seat(session, event_id, mode):
                 status, seq = place_registration(session, event, mode, lottery=False)
-                registration.status, registration.waitlist_seq = status, seq
-                if status is not RegistrationStatus.CONFIRMED:
-                    registration.confirmed_at = None
-                message.kind = _signup_message(status)
-                message.payload = signup_payload(registration)
-            result = SignupResult(registration.id, status, token)
+                confirmed_at = None if status is not RegistrationStatus.CONFIRMED else now
+                session.execute(
+                    update(Registration).where(Registration.id == registration_id)
+                    .values(status=status, waitlist_seq=seq, confirmed_at=confirmed_at)
+                    .execution_options(synchronize_session=False))
+            queue_signup_message(
+                session, _signup_message(status), registration_id=registration_id,
+                event_id=event_id, recipient=data.email.strip(), language=data.language,
+                status=status, confirmed_at=confirmed_at)
+            result = SignupResult(registration_id, status, token)
     except _AlreadyRegistered:
         return _resend_manage_link(session, event_id, email_normalized, also)
     except IntegrityError:
