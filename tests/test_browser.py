@@ -31,6 +31,7 @@ from tests.browser_support import (
     empty_all_tables,
     live_app,
 )
+from tests.factories import render_queued_messages
 
 pytestmark = pytest.mark.browser
 
@@ -106,7 +107,9 @@ class Live:
     events: BrowserEvents
 
     def messages_to(self, email: str) -> list[OutboxMessage]:
+        """As the mail worker will send them (it renders sign-up messages first)."""
         with self.app.app_context():
+            render_queued_messages()
             found = db.session.scalars(
                 select(OutboxMessage).where(OutboxMessage.recipient == email)
                 .order_by(OutboxMessage.id)
