@@ -816,3 +816,39 @@ def test_a_registration_changed_before_the_worker_ran_is_written_as_it_is_now(ap
     [received] = smtp.received
     assert "新題" in str(received.message["Subject"])
     assert registration.status is RegistrationStatus.CONFIRMED
+
+
+def test_a_message_that_cannot_be_written_is_parked_and_the_others_go(
+    app, smtp, client, monkeypatch
+):
+    from app.services import messages
+
+    event = make_event()
+    register(event, "broken@example.jp")
+    register(event, "fine@example.jp")
+    compose = messages._compose
+
+    def broken_for_one(kind: Any, registration: Any, **kwargs: Any) -> Any:
+        if registration.email == "broken@example.jp":
+            raise RuntimeError("a template that cannot be rendered")
+        return compose(kind, registration, **kwargs)
+
+    monkeypatch.setattr(messages, "_compose", broken_for_one)
+    deliver_all(app)
+    assert smtp.count_by_recipient() == {"fine@example.jp": 1}
+    broken = only(outbox(recipient="broken@example.jp"))
+    assert broken.status is OutboxStatus.PARKED and is_unrendered(broken)
+    assert "could not be written: RuntimeError" in broken.last_error
+
+    # Fixed, then retried from the console: written and sent.
+    monkeypatch.setattr(messages, "_compose", compose)
+    make_user("admin@example.lg.jp", role="admin")
+    auth = AuthActions(client)
+    auth.login("admin@example.lg.jp")
+    page = client.get("/console/outbox", headers=EN)
+    assert "broken@example.jp" in page.text and "(not written yet)" in page.text
+    client.post(f"/console/outbox/{broken.id}/retry",
+                data={"csrf_token": csrf_token_from(page.text)})
+    deliver_all(app)
+    assert smtp.count_by_recipient() == {"fine@example.jp": 1, "broken@example.jp": 1}
+    assert only(outbox(recipient="broken@example.jp")).subject.endswith("お申し込み確定のお知らせ")

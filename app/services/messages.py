@@ -13,6 +13,7 @@ invitation history it reads is complete and the first message is written as of s
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import SessionLike
 from app.models import Event, OutboxMessage, Registration
@@ -27,6 +29,8 @@ from app.models.enums import MessageKind, OutboxStatus, RegistrationStatus
 from app.orm import utcnow
 from app.services.invitations import InvitationHistory, invitation_attachment
 from app.services.tokens import manage_token
+
+log = logging.getLogger(__name__)
 
 
 def _subjects() -> dict[MessageKind, str]:
@@ -189,9 +193,19 @@ def render_queued(
             continue
         as_queued = cast(Registration, _AsQueued(
             registration, message.payload[_UNRENDERED], message.payload["status"]))
-        message.subject, message.body_text, message.payload = _compose(
-            message.kind, as_queued, subject=None,
-            history=InvitationHistory(new_registration=True), context={})
+        try:
+            message.subject, message.body_text, message.payload = _compose(
+                message.kind, as_queued, subject=None,
+                history=InvitationHistory(new_registration=True), context={})
+        except SQLAlchemyError:
+            raise  # the transaction is broken: nothing here can be kept
+        except Exception as error:
+            # One message that cannot be written must not stop every batch after it: it is
+            # parked, still unrendered, and "retry" in /console/outbox writes it again.
+            log.exception("outbox: message %s could not be written", message.id)
+            message.status = OutboxStatus.PARKED
+            message.last_error = f"could not be written: {type(error).__name__}: {error}"[:2000]
+            continue
         rendered += 1
     return rendered
 
