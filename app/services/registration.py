@@ -347,11 +347,12 @@ def register(
     The same address twice for one event creates nothing new: the existing registration's
     manage link is e-mailed again, and the caller learns only that it was sent.
 
-    The seat is claimed last, just before COMMIT: on PostgreSQL the claim locks the pool row
-    until the transaction ends, and every sign-up for the event queues on that row, so the
-    registration and its message are written first, while nothing is held. If the last
-    seat went meanwhile, the registration goes to the waiting list after all (and its
-    message says so). The message is rendered by the mail worker (messages.py).
+    The seat is claimed near the end: on PostgreSQL the claim locks the pool row until the
+    transaction ends, and every sign-up for the event queues on that row, so the
+    registration is written first, while nothing is held; only the claim, the outbox row
+    (one INSERT: the mail worker renders it, see messages.py) and COMMIT follow. If the
+    last seat went meanwhile, the registration goes to the waiting list after all, and its
+    message says so.
 
     `also` runs first in the same transaction, whether a registration is made or its link
     re-sent; what it raises undoes everything (the e-mail confirmation takes its link so).
