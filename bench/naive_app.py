@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import Executable
 
 app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
@@ -90,27 +92,50 @@ INSERT = text(
 )
 
 
-@app.post("/naive-sql/<int:event_id>")
-def naive_sql_signup(event_id: int) -> ResponseReturnValue:
-    form = request.form
+@dataclass(frozen=True)
+class Decision:
+    """What the naive sign-up decided under the event's lock, and the values it writes."""
+
+    status: str
+    waitlist_seq: int | None
+    now: datetime
+    confirmed_at: datetime | None
+    token: str
+    token_hash: str
+    manage_key: str
+
+
+def decide_under_lock(event_id: int, lock: Executable, count: Executable) -> Decision:
+    """Lock the event row, count its registrations, and place the new one."""
     now = datetime.now(UTC)
     if SQLITE:
         now = now.replace(tzinfo=None)
     token = secrets.token_urlsafe(32)
-    capacity = db.session.execute(LOCK_EVENT, {"event_id": event_id}).scalar_one()
-    total, confirmed = db.session.execute(COUNT, {"event_id": event_id}).one()
-    status = "confirmed" if capacity is None or confirmed < capacity else "waitlisted"
+    capacity = db.session.execute(lock, {"event_id": event_id}).scalar_one()
+    total, confirmed = db.session.execute(count, {"event_id": event_id}).one()
+    confirmed_now = capacity is None or confirmed < capacity
+    return Decision(
+        status="confirmed" if confirmed_now else "waitlisted",
+        waitlist_seq=None if confirmed_now else total - confirmed + 1,
+        now=now, confirmed_at=now if confirmed_now else None, token=token,
+        token_hash=hashlib.sha256(token.encode()).hexdigest(), manage_key=secrets.token_hex(32),
+    )
+
+
+@app.post("/naive-sql/<int:event_id>")
+def naive_sql_signup(event_id: int) -> ResponseReturnValue:
+    form = request.form
+    decision = decide_under_lock(event_id, LOCK_EVENT, COUNT)
     db.session.execute(INSERT, {
-        "event_id": event_id, "status": status, "name": form["name"],
+        "event_id": event_id, "status": decision.status, "name": form["name"],
         "furigana": form["furigana"], "email": form["email"].lower(),
         "organization": form["organization_name"], "prefecture": form["prefecture"],
-        "municipality": form["municipality"],
-        "seq": None if status == "confirmed" else total - confirmed + 1,
-        "key": secrets.token_hex(32), "token_hash": hashlib.sha256(token.encode()).hexdigest(),
-        "now": now, "confirmed_at": now if status == "confirmed" else None,
+        "municipality": form["municipality"], "seq": decision.waitlist_seq,
+        "key": decision.manage_key, "token_hash": decision.token_hash, "now": decision.now,
+        "confirmed_at": decision.confirmed_at,
     })
     db.session.commit()
-    return redirect(f"/r/{token}?new=1")
+    return redirect(f"/r/{decision.token}?new=1")
 
 
 # --- the same with a mapped model --------------------------------------------------------------
@@ -167,26 +192,18 @@ COUNT_ORM = select(
 @app.post("/naive/<int:event_id>")
 def naive_signup(event_id: int) -> ResponseReturnValue:
     form = request.form
-    now = datetime.now(UTC)
-    if SQLITE:
-        now = now.replace(tzinfo=None)
-    token = secrets.token_urlsafe(32)
-    capacity = db.session.execute(LOCK_EVENT_ORM, {"event_id": event_id}).scalar_one()
-    total, confirmed = db.session.execute(COUNT_ORM, {"event_id": event_id}).one()
-    status = "confirmed" if capacity is None or confirmed < capacity else "waitlisted"
+    decision = decide_under_lock(event_id, LOCK_EVENT_ORM, COUNT_ORM)
     db.session.add(Registration(
-        event_id=event_id, status=status, name=form["name"], furigana=form["furigana"],
-        furigana_key=form["furigana"], email=form["email"],
+        event_id=event_id, status=decision.status, name=form["name"],
+        furigana=form["furigana"], furigana_key=form["furigana"], email=form["email"],
         email_normalized=form["email"].lower(), organization_name=form["organization_name"],
         prefecture_code=form["prefecture"], municipality_code=form["municipality"],
-        waitlist_seq=None if status == "confirmed" else total - confirmed + 1,
-        manage_key=secrets.token_hex(32),
-        manage_token_hash=hashlib.sha256(token.encode()).hexdigest(),
-        consented_at=now, created_at=now, updated_at=now,
-        confirmed_at=now if status == "confirmed" else None,
+        waitlist_seq=decision.waitlist_seq, manage_key=decision.manage_key,
+        manage_token_hash=decision.token_hash, consented_at=decision.now,
+        created_at=decision.now, updated_at=decision.now, confirmed_at=decision.confirmed_at,
     ))
     db.session.commit()
-    return redirect(f"/r/{token}?new=1")
+    return redirect(f"/r/{decision.token}?new=1")
 
 
 @app.get("/naive/ready")
