@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import OutboxMessage, Registration, SeatPool
+from app.models import Event, OutboxMessage, Registration, SeatPool
 from app.models.enums import (
     AttendanceMode,
     EventFormat,
@@ -351,3 +356,109 @@ def test_a_seat_taken_between_the_read_and_the_claim_of_an_event_without_waitlis
         service.register(db.session, event.id, signup("second@example.jp"))
     assert messages_for("second@example.jp") == []
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
+
+
+def _read_for_the_form(event: Event) -> Event:
+    """The event as the sign-up view reads it before the write transaction."""
+    db.session.expire_all()
+    return service.get_event(db.session, event.slug, with_form=True)
+
+
+def _change_elsewhere(event_id: int, change: Callable[[Session, Event], None]) -> None:
+    """An organiser's change, committed by another session between the read and the write."""
+    with Session(db.engine) as other:
+        target = other.get(Event, event_id)
+        assert target is not None
+        change(other, target)
+        other.commit()
+
+
+@contextmanager
+def statements_on(table: str) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if f" {table}" in statement:
+            seen.append(" ".join(statement.split()))
+
+    sqlalchemy_event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sqlalchemy_event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_an_unchanged_event_as_read_decides_without_loading_it_again(app):
+    event = make_event(capacity=2)
+    as_read = _read_for_the_form(event)
+    with statements_on("events") as statements:
+        result = service.register(db.session, event.id, signup(), as_read=as_read)
+    assert result.status is RegistrationStatus.CONFIRMED
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len(reads) == 1 and reads[0].startswith("SELECT events.updated_at FROM events")
+    assert pool_taken(event.id) == 1
+
+
+def _cancel(_session: Session, event: Event) -> None:
+    event.status = EventStatus.CANCELLED
+
+
+def _close(_session: Session, event: Event) -> None:
+    event.registration_closes_at = utcnow() - timedelta(minutes=1)
+
+
+def _online_only(_session: Session, event: Event) -> None:
+    event.format = EventFormat.ONLINE
+    event.seat_pools[0].mode = AttendanceMode.ONLINE
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    (_cancel, service.RegistrationClosed),
+    (_close, service.RegistrationClosed),
+    (_online_only, service.RegistrationError),
+])
+def test_an_event_changed_since_the_read_is_decided_on_as_it_is_now(app, change, error):
+    event = make_event(capacity=5)
+    as_read = _read_for_the_form(event)
+    _change_elsewhere(event.id, change)
+    with pytest.raises(error):
+        service.register(db.session, event.id, signup(), as_read=as_read)
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
+    assert db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0
+
+
+def test_a_group_removed_since_the_read_cannot_be_chosen(app):
+    event = make_event(capacity=5)
+    groups = add_groups(event, ["A", "B"])
+    removed = groups[1].id
+    as_read = _read_for_the_form(event)
+    _change_elsewhere(event.id, lambda other, target: other.delete(
+        next(group for group in target.breakout_groups if group.id == removed)))
+    with pytest.raises(service.RegistrationError) as raised:
+        service.register(db.session, event.id, signup(preferences=[removed]), as_read=as_read)
+    assert raised.value.field == "preferences"
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
+
+
+def test_a_refusal_is_never_decided_on_the_event_as_read(app):
+    """The form was read when the event was full; a seat freed since (which moves no
+    `updated_at`) goes to the next person rather than a "full" answer."""
+    event = make_event(capacity=1, waitlist_enabled=False)
+    service.register(db.session, event.id, signup("first@example.jp"))
+    as_read = _read_for_the_form(event)
+    assert service.registration_state(as_read, utcnow()) is service.RegistrationState.FULL
+    with db.engine.begin() as elsewhere:  # the first person cancels, in another request
+        elsewhere.execute(update(SeatPool.__table__)
+                          .where(SeatPool.__table__.c.event_id == event.id).values(taken=0))
+    result = service.register(db.session, event.id, signup("second@example.jp"),
+                              as_read=as_read)
+    assert result.status is RegistrationStatus.CONFIRMED
+    assert pool_taken(event.id) == 1
+
+
+def test_the_event_as_read_must_be_the_event_signed_up_for(app):
+    event = make_event(capacity=5)
+    other = make_event(capacity=5, status=EventStatus.CANCELLED)
+    as_read = _read_for_the_form(event)
+    with pytest.raises(service.RegistrationClosed):
+        service.register(db.session, other.id, signup(), as_read=as_read)

@@ -212,6 +212,11 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
         state.session.info[QUEUED_MARK] = True
 
 
+def note_queued(session: SessionLike) -> None:
+    """Outbox rows were inserted on the session's connection, where no session hook sees them."""
+    session.info[QUEUED_MARK] = True
+
+
 def _after_commit(session: Session) -> None:
     # Also sent when a SAVEPOINT is released: the real COMMIT is still to come.
     if session.in_nested_transaction() or not session.info.get(QUEUED_MARK):

@@ -28,6 +28,7 @@ from app.models import Event, OutboxMessage, Registration
 from app.models.enums import MessageKind, OutboxStatus, RegistrationStatus
 from app.orm import utcnow
 from app.services.invitations import InvitationHistory, invitation_attachment
+from app.services.job_signal import note_queued
 from app.services.tokens import manage_token
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def queue_signup_message(
     The row records what the text depends on and may have changed by the time it is
     rendered: the status and the moment the seat was confirmed.
     """
-    session.execute(_INSERT_MESSAGE, dict(
+    session.connection().execute(_INSERT_MESSAGE, dict(
         kind=kind,
         event_id=event_id,
         registration_id=registration_id,
@@ -144,6 +145,7 @@ def queue_signup_message(
             _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
         },
     ))
+    note_queued(session)  # the commit rings the mail workers
 
 
 class _AsQueued:

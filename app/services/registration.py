@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -156,15 +156,15 @@ _EVENT_FOR_SIGNUP = (
     .options(joinedload(Event.seat_pools))
     .execution_options(populate_existing=True)
 )
+_POOLS = SeatPool.__table__.c
 _CLAIM_SEAT = (
-    update(SeatPool)
+    update(SeatPool.__table__)
     .where(
-        SeatPool.event_id == bindparam("pool_event"),
-        SeatPool.mode == bindparam("pool_mode"),
-        (SeatPool.capacity.is_(None)) | (SeatPool.taken < SeatPool.capacity),
+        _POOLS.event_id == bindparam("pool_event"),
+        _POOLS.mode == bindparam("pool_mode"),
+        (_POOLS.capacity.is_(None)) | (_POOLS.taken < _POOLS.capacity),
     )
-    .values(taken=SeatPool.taken + 1)
-    .execution_options(synchronize_session=False)
+    .values(taken=_POOLS.taken + 1)
 )
 _INSERT_REGISTRATION = insert(Registration.__table__).returning(Registration.__table__.c.id)
 
@@ -228,10 +228,13 @@ def _check_open(event: Event, mode: AttendanceMode, now: datetime) -> Registrati
     raise (EventFull if reason == "full" else RegistrationClosed)(MESSAGES[reason])
 
 
-def _claim_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> bool:
+def _claim_seat(
+    session: SessionLike | Connection, event_id: int, mode: AttendanceMode
+) -> bool:
     """One conditional UPDATE: true when a seat was free and is now ours."""
-    result = session.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    connection = session if isinstance(session, Connection) else session.connection()
+    result = connection.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
+    return bool(result.rowcount)
 
 
 def _release_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> None:
@@ -262,17 +265,23 @@ def place_registration(
     list; raises EventFull when none is left. Call inside the write transaction."""
     if lottery:
         return RegistrationStatus.LOTTERY_PENDING, None
-    if _claim_seat(session, event.id, mode):
+    return _place(session, event.id, mode, event.waitlist_enabled)
+
+
+def _place(
+    session: SessionLike, event_id: int, mode: AttendanceMode, waitlist_enabled: bool
+) -> tuple[RegistrationStatus, int | None]:
+    if _claim_seat(session, event_id, mode):
         return RegistrationStatus.CONFIRMED, None
     # On PostgreSQL an UPDATE that matched no row locked nothing: a cancellation could free a
     # seat now, find nobody waiting (our row is not committed) and leave the seat empty while
     # we join the queue. Lock the pool, then look again: a seat freed meanwhile is ours, and
     # a later cancellation waits for our commit and promotes us. Only full events pay for it.
-    _lock_pool(session, event.id, mode)
-    if _claim_seat(session, event.id, mode):
+    _lock_pool(session, event_id, mode)
+    if _claim_seat(session, event_id, mode):
         return RegistrationStatus.CONFIRMED, None
-    if event.waitlist_enabled:
-        return RegistrationStatus.WAITLISTED, _next_waitlist_seq(session, event.id)
+    if waitlist_enabled:
+        return RegistrationStatus.WAITLISTED, _next_waitlist_seq(session, event_id)
     raise EventFull(MESSAGES["full"])
 
 
@@ -302,6 +311,8 @@ def _resend_manage_link(
 
 def _chosen_groups(event: Event, group_ids: list[int]) -> list[int]:
     """The ranked group ids, checked against the event's groups and its number of ranks."""
+    if not group_ids:
+        return []
     valid = {group.id for group in event.breakout_groups}
     chosen: list[int] = []
     for group_id in group_ids[: event.max_preference_ranks]:
@@ -326,21 +337,72 @@ def _apply_preferences(
     ]
 
 
-def _insert_preferences(
-    session: SessionLike, registration_id: int, event: Event, group_ids: list[int]
-) -> None:
-    """A new registration's ranked groups (Core, like the registration itself)."""
-    if not group_ids:
+def _insert_preferences(connection: Connection, registration_id: int, ranked: list[int]) -> None:
+    """A new registration's ranked groups, already checked (Core, like the registration)."""
+    if not ranked:
         return
-    session.execute(insert(BreakoutPreference.__table__), [
+    connection.execute(insert(BreakoutPreference.__table__), [
         {"registration_id": registration_id, "group_id": group_id, "rank": rank}
-        for rank, group_id in enumerate(_chosen_groups(event, group_ids), start=1)
+        for rank, group_id in enumerate(ranked, start=1)
     ])
+
+
+@dataclass(frozen=True, slots=True)
+class _SignupTerms:
+    """What a sign-up is decided on, taken from the event before anything is written."""
+
+    event_id: int
+    updated_at: datetime
+    lottery: bool
+    # A hint only (the pool as read): the conditional claim decides.
+    seat_expected: bool
+    waitlist_enabled: bool
+    preferences: list[int]
+
+
+def _signup_terms(event: Event, data: RegistrationInput, now: datetime) -> _SignupTerms:
+    """The event's terms for this sign-up; raises what refuses it (closed, full, bad choice)."""
+    state = _check_open(event, data.attendance_mode, now)
+    lottery = state is RegistrationState.LOTTERY_OPEN
+    return _SignupTerms(
+        event_id=event.id,
+        updated_at=event.updated_at,
+        lottery=lottery,
+        seat_expected=not lottery and not _pools_full(event, [data.attendance_mode]),
+        waitlist_enabled=event.waitlist_enabled,
+        preferences=_chosen_groups(event, data.preferences),
+    )
+
+
+def _terms_as_read(
+    event_id: int, event: Event | None, data: RegistrationInput, now: datetime
+) -> _SignupTerms | None:
+    """The terms from the event the caller has just read, when they accept the sign-up.
+    A refusal is never decided on them: the event as it is inside the transaction does."""
+    if event is None or event.id != event_id:
+        return None
+    try:
+        return _signup_terms(event, data, now)
+    except DomainError:
+        return None
+
+
+_EVENT_VERSION = select(Event.__table__.c.updated_at).where(
+    Event.__table__.c.id == bindparam("event_id"))
+
+
+def _unchanged_since_read(connection: Connection, terms: _SignupTerms) -> bool:
+    # Every change to an event or to its parts moves its `updated_at` (the before_flush
+    # listener in app/models/event.py); the seats taken do not, and need not: the claim
+    # decides on the pool row itself.
+    current = connection.execute(
+        _EVENT_VERSION, {"event_id": terms.event_id}).scalar_one_or_none()
+    return current == terms.updated_at
 
 
 def register(
     session: SessionLike, event_id: int, data: RegistrationInput, *, now: datetime | None = None,
-    also: Callable[[SessionLike], None] | None = None,
+    also: Callable[[SessionLike], None] | None = None, as_read: Event | None = None,
 ) -> SignupResult:
     """Sign someone up: confirmed if a seat is free, else waitlisted, or entered in the lottery.
 
@@ -354,6 +416,11 @@ def register(
     last seat went meanwhile, the registration goes to the waiting list after all, and its
     message says so.
 
+    `as_read` is the event as the caller has just read it (the sign-up form is built from
+    it). When it accepts the sign-up and has not changed since, the transaction decides on
+    it rather than loading the event again; otherwise the event is loaded inside the
+    transaction and decides.
+
     `also` runs first in the same transaction, whether a registration is made or its link
     re-sent; what it raises undoes everything (the e-mail confirmation takes its link so).
     """
@@ -362,32 +429,34 @@ def register(
     manage_key = new_manage_key()
     token = manage_token(manage_key)
     mode = data.attendance_mode
+    # Taken before the transaction begins: beginning it ends the read, and expires `as_read`.
+    terms = _terms_as_read(event_id, as_read, data, now)
     try:
         with write_transaction(session):
             if also is not None:
                 also(session)
-            event = session.execute(
-                _EVENT_FOR_SIGNUP, {"event_id": event_id}).unique().scalar_one_or_none()
-            if event is None:
-                raise NotFound(_l("This event does not exist."))
-            state = _check_open(event, mode, now)
-            lottery = state is RegistrationState.LOTTERY_OPEN
-            # A hint only (the pool as read): the conditional claim below decides.
-            seat_expected = not lottery and not _pools_full(event, [mode])
+            # Core statements on the transaction's connection: a burst of sign-ups is where
+            # the ORM's unit of work and its per-statement bookkeeping show.
+            connection = session.connection()
+            if terms is None or not _unchanged_since_read(connection, terms):
+                event = session.execute(
+                    _EVENT_FOR_SIGNUP, {"event_id": event_id}).unique().scalar_one_or_none()
+                if event is None:
+                    raise NotFound(_l("This event does not exist."))
+                terms = _signup_terms(event, data, now)
             status, seq = RegistrationStatus.CONFIRMED, None
-            if lottery:
+            if terms.lottery:
                 status = RegistrationStatus.LOTTERY_PENDING
-            elif not seat_expected:
+            elif not terms.seat_expected:
                 # Before the full-event path, which may refuse: a second sign-up with the
                 # same address gets its link again rather than "full".
                 if _find_active(session, event_id, email_normalized) is not None:
                     raise _AlreadyRegistered
-                status, seq = place_registration(session, event, mode, lottery=False)
+                status, seq = _place(session, event_id, mode, terms.waitlist_enabled)
             confirmed_at = now if status is RegistrationStatus.CONFIRMED else None
-            # Core INSERTs, not the unit of work: a burst of sign-ups is where it shows.
             # The partial unique index refuses a second active registration for the address
             # here (IntegrityError, below), before any seat is touched.
-            registration_id = session.execute(_INSERT_REGISTRATION, dict(
+            registration_id = connection.execute(_INSERT_REGISTRATION, dict(
                 event_id=event_id,
                 status=status,
                 attendance_mode=mode,
@@ -410,9 +479,9 @@ def register(
                 updated_at=now,
                 confirmed_at=confirmed_at,
             )).scalar_one()
-            _insert_preferences(session, registration_id, event, data.preferences)
-            if seat_expected and not _claim_seat(session, event_id, mode):
-                status, seq = place_registration(session, event, mode, lottery=False)
+            _insert_preferences(connection, registration_id, terms.preferences)
+            if terms.seat_expected and not _claim_seat(connection, event_id, mode):
+                status, seq = _place(session, event_id, mode, terms.waitlist_enabled)
                 confirmed_at = None if status is not RegistrationStatus.CONFIRMED else now
                 session.execute(
                     update(Registration).where(Registration.id == registration_id)

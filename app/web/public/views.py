@@ -128,7 +128,7 @@ def signup(slug: str) -> ResponseReturnValue:
             try:
                 if event.confirm_email_address:  # double opt-in: app/web/public/confirm.py
                     return ask_to_confirm(event, data, now)
-                result = register(db.session, event.id, data, now=now)
+                result = register(db.session, event.id, data, now=now, as_read=event)
             except DomainError as error:
                 target = getattr(form, error.field or "", None)
                 if target is not None:
