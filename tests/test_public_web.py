@@ -164,6 +164,7 @@ def errors_of(html: str) -> list[str]:
         ({"furigana": "山田 太郎"}, ["hiragana or katakana"]),
         ({"organization_name": ""}, ["name of your organisation"]),
         ({"organization_type": "spy"}, ["Not a valid choice"]),
+        ({"prefecture": "48", "municipality": "13106"}, ["Not a valid choice"]),
         ({"prefecture": "13", "municipality": "12203"}, ["municipality of the chosen prefecture"]),
         ({"prefecture": "", "municipality": ""}, ["Please choose your prefecture."]),
         ({"consent": ""}, ["agree to the privacy notice"]),

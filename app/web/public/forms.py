@@ -47,6 +47,8 @@ ORGANIZATION_TYPE_LABELS = {
     OrganizationType.OTHER: _l("Other"),
 }
 
+_ORGANIZATION_TYPES = frozenset(kind.value for kind in OrganizationType)
+
 MODE_LABELS = {
     AttendanceMode.IN_PERSON: _l("At the venue"),
     AttendanceMode.ONLINE: _l("Online"),
@@ -99,9 +101,12 @@ class SignupFormBase(FlaskForm):
         ],
         render_kw={"autocomplete": "email", "inputmode": "email"},
     )
+    # The choices are checked by the validate_* methods below, with a lookup, rather than by
+    # WTForms walking the whole list on every sign-up.
     organization_type = SelectField(
         _l("Type of organisation"),
         validators=[InputRequired(message=_l("Please choose the type of your organisation."))],
+        validate_choice=False,
     )
     organization_name = StringField(
         _l("Organisation"),
@@ -112,6 +117,7 @@ class SignupFormBase(FlaskForm):
     prefecture = SelectField(
         _l("Prefecture"),
         validators=[InputRequired(message=_l("Please choose your prefecture."))],
+        validate_choice=False,
     )
     municipality = SelectField(
         _l("Municipality"),
@@ -119,6 +125,14 @@ class SignupFormBase(FlaskForm):
         validate_choice=False,
     )
     refresh_municipalities = SubmitField(_l("Show municipalities"))
+
+    def validate_organization_type(self, field: Field) -> None:
+        if field.data not in _ORGANIZATION_TYPES:
+            raise ValidationError(field.gettext("Not a valid choice."))
+
+    def validate_prefecture(self, field: Field) -> None:
+        if geo.prefecture(field.data or "") is None:
+            raise ValidationError(field.gettext("Not a valid choice."))
 
     def validate_organization_name(self, field: Field) -> None:
         if self.organization_type.data != OrganizationType.INDIVIDUAL.value and not (
@@ -227,9 +241,13 @@ def prepare_choices(form: SignupFormBase, event: Event, language: str) -> None:
         form.attendance_mode.data = event.attendance_modes[0].value
     form.organization_type.choices = _ORGANIZATION_TYPE_CHOICES
     form.prefecture.choices = _prefecture_choices(language)
-    municipalities = geo.municipalities(form.prefecture.data) if form.prefecture.data else []
-    form.municipality.choices = options([("", _l("Please choose"))] + [
-        (m.code, m.label) for m in municipalities
+    form.municipality.choices = _municipality_choices(form.prefecture.data or "")
+
+
+@lru_cache(maxsize=64)
+def _municipality_choices(prefecture_code: str) -> list[SelectChoice]:
+    return options([("", _l("Please choose"))] + [
+        (m.code, m.label) for m in geo.municipalities(prefecture_code)
     ])
 
 
