@@ -28,8 +28,10 @@ measuring. Its own CPU time is reported (``client cpu``, % of one core), and so 
 servers' CPU per request, read from /proc.
 
 Ratios are against the baseline measured in the same run, so they stay meaningful on a busy
-machine: for requests/s Tsudoi ÷ baseline, for latencies baseline ÷ Tsudoi, so that in every
-column a ratio ≥ 1 means Tsudoi is at least as fast. Targets: sign-up ≥ 1.0, event page ≥ 0.5.
+machine; the apps take turns, in four slices each (a quarter of every burst, a quarter of
+the page time), so that a host whose speed drifts during the run slows them alike. For
+requests/s Tsudoi ÷ baseline, for latencies baseline ÷ Tsudoi, so that in every column a
+ratio ≥ 1 means Tsudoi is at least as fast. Targets: sign-up ≥ 1.0, event page ≥ 0.5.
 
 Each sign-up phase stops sending after ``--burst-seconds`` so that ``make bench`` stays
 bounded on a slow or busy machine; the checks hold for however many were sent, and the
@@ -73,6 +75,9 @@ PG_ADMIN_URL = os.environ.get("TSUDOI_BENCH_PG_ADMIN", "postgresql://postgres@12
 CSRF = re.compile(rb'name="csrf_token" type="hidden" value="([^"]+)"')
 WARMUP_SIGNUPS = 60
 WARMUP_SECONDS = 1.5
+# Tsudoi and its baselines take turns, in this many slices each, so that a machine whose
+# speed drifts during the run (a shared host) slows them all alike.
+SLICES = 4
 REQUEST_TIMEOUT = 60.0
 
 
@@ -188,6 +193,17 @@ class Load:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
+
+    @classmethod
+    def merged(cls, parts: list[Load]) -> Load:
+        """Several slices of one app's load, as one measurement."""
+        statuses: Counter[int] = Counter()
+        for part in parts:
+            statuses.update(part.statuses)
+        return cls(sum(part.requests for part in parts), sum(part.seconds for part in parts),
+                   [latency for part in parts for latency in part.latencies], statuses,
+                   [reply for part in parts for reply in part.replies],
+                   sum(part.client_cpu for part in parts), sum(part.server_cpu for part in parts))
 
     def percentile(self, fraction: float) -> float:
         ordered = sorted(self.latencies)
@@ -509,24 +525,37 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path,
             # hold for however many were sent, and the table says how many that was.
             event_id, slug = data.event(capacity=args.capacity)
             jobs = tsudoi_signups(tsudoi, slug, args.requests, clients, args.burst_seconds)
-            baselines = {}
-            for name, prefix in NAIVE_BASELINES.items():
-                naive_id, _slug = data.event(capacity=args.capacity)
-                baselines[name] = run_load(naive, naive_signups(naive_id, len(jobs), prefix),
-                                           clients, seconds=args.burst_seconds)
-                check_burst(name, baselines[name], data.figures(naive_id), args.capacity,
-                            outbox=False)
-            ours = run_load(tsudoi, jobs, clients, keep=True, seconds=args.burst_seconds)
+            naive_events = {name: data.event(capacity=args.capacity)[0]
+                            for name in NAIVE_BASELINES}
+            naive_jobs = {name: naive_signups(naive_events[name], len(jobs), prefix)
+                          for name, prefix in NAIVE_BASELINES.items()}
+            parts: dict[str, list[Load]] = {name: [] for name in (*NAIVE_BASELINES, "tsudoi")}
+            # Each slice sends the next share of every app's sign-ups: all three events fill
+            # up, and reach their waiting lists, at the same pace.
+            for part in range(SLICES):
+                share = slice(part * len(jobs) // SLICES, (part + 1) * len(jobs) // SLICES)
+                for name in NAIVE_BASELINES:
+                    parts[name].append(run_load(naive, naive_jobs[name][share], clients,
+                                                seconds=args.burst_seconds / SLICES))
+                parts["tsudoi"].append(run_load(tsudoi, jobs[share], clients, keep=True,
+                                                seconds=args.burst_seconds / SLICES))
+            ours = Load.merged(parts["tsudoi"])
             check_burst("tsudoi", ours, data.figures(event_id), args.capacity, outbox=True)
-            for name, baseline in baselines.items():
+            for name in NAIVE_BASELINES:
+                baseline = Load.merged(parts[name])
+                check_burst(name, baseline, data.figures(naive_events[name]), args.capacity,
+                            outbox=False)
                 report(Row(backend, f"sign-up POST vs {name}", clients, summary(baseline),
                            summary(ours), 1.0, load_average))
 
             load_average = os.getloadavg()[0]
-            bare = run_load(hello, _forever(Job("GET", "/hello")), clients,
-                            seconds=args.seconds)
-            page = run_load(tsudoi, _forever(Job("GET", f"/events/{page_slug}")), clients,
-                            seconds=args.seconds)
+            bare_parts, page_parts = [], []
+            for _part in range(SLICES):
+                bare_parts.append(run_load(hello, _forever(Job("GET", "/hello")), clients,
+                                           seconds=args.seconds / SLICES))
+                page_parts.append(run_load(tsudoi, _forever(Job("GET", f"/events/{page_slug}")),
+                                           clients, seconds=args.seconds / SLICES))
+            bare, page = Load.merged(bare_parts), Load.merged(page_parts)
             if set(bare.statuses) != {200} or set(page.statuses) != {200}:
                 raise RuntimeError(f"GET statuses: {bare.statuses} {page.statuses}")
             report(Row(backend, "event page GET", clients, summary(bare), summary(page), 0.5,
