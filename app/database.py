@@ -158,8 +158,9 @@ def _writer_queue(session: Session) -> SQLiteWriterQueue | None:
 def write_transaction(session: SessionLike) -> Iterator[Session]:
     """One short transaction that takes the write lock up front (SQLite) and commits once.
 
-    Any read transaction the request had open is ended first: decisions must be made on
-    rows read inside this transaction, never on what was read before it.
+    Any read transaction the request had open is ended first: decisions must rest on rows
+    read inside this transaction. What was read before it may stand in for them only once a
+    read inside has shown it unchanged (as `register()` does with the event's `updated_at`).
     """
     real_session = session() if isinstance(session, scoped_session) else session
     if real_session.in_transaction():
