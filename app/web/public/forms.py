@@ -128,11 +128,11 @@ class SignupFormBase(FlaskForm):
 
     def validate_organization_type(self, field: Field) -> None:
         if field.data not in _ORGANIZATION_TYPES:
-            raise ValidationError(field.gettext("Not a valid choice."))
+            raise ValidationError(_l("Please choose the type of your organisation."))
 
     def validate_prefecture(self, field: Field) -> None:
         if geo.prefecture(field.data or "") is None:
-            raise ValidationError(field.gettext("Not a valid choice."))
+            raise ValidationError(_l("Please choose your prefecture."))
 
     def validate_organization_name(self, field: Field) -> None:
         if self.organization_type.data != OrganizationType.INDIVIDUAL.value and not (
