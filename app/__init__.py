@@ -30,8 +30,9 @@ def register_extensions(app: Flask) -> None:
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
     from app.services import job_signal
-    from app.web import page_cache
+    from app.web import page_cache, session_cookie
 
+    session_cookie.init_app(app)
     db.init_app(app)
     register_session_teardown(app)
     with app.app_context():
