@@ -17,7 +17,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.database import SessionLike, write_transaction
 from app.models import BreakoutPreference, Event, Registration, SeatPool
@@ -151,6 +151,8 @@ class SignupResult:
 _EVENT_BY_SLUG = select(Event).where(Event.slug == bindparam("slug"))
 _EVENT_WITH_FORM = _EVENT_BY_SLUG.options(joinedload(Event.seat_pools),
                                           joinedload(Event.questions))
+# Everything the sign-up form and `register()` read of an event, for a copy kept detached.
+_EVENT_FOR_FORM_KEPT = _EVENT_WITH_FORM.options(selectinload(Event.breakout_groups))
 _EVENT_FOR_SIGNUP = (
     select(Event).where(Event.id == bindparam("event_id"))
     .options(joinedload(Event.seat_pools))
@@ -181,6 +183,18 @@ def get_event(
     if event is None or (published_only and event.status is EventStatus.DRAFT):
         raise NotFound(_l("This event does not exist."))
     return event
+
+
+def event_for_signup_form(new_session: Callable[[], Session], slug: str) -> Event | None:
+    """A copy of the published event with what its sign-up form needs (seats, questions,
+    groups), read in a session of its own and detached, so that later requests may build the
+    form from it; None when there is no such event. Nothing else of it is loaded: it is for
+    `register(..., as_read_kept=True)`, which checks that it is still current."""
+    with new_session() as own:
+        event = own.execute(_EVENT_FOR_FORM_KEPT, {"slug": slug}).unique().scalar_one_or_none()
+    # Closing the session (not rolling it back, which would expire what it read) detached
+    # the event with its seats, questions and groups as loaded.
+    return None if event is None or event.status is EventStatus.DRAFT else event
 
 
 def get_registration_by_token(session: SessionLike, token: str) -> Registration:
@@ -403,6 +417,7 @@ def _unchanged_since_read(connection: Connection, terms: _SignupTerms) -> bool:
 def register(
     session: SessionLike, event_id: int, data: RegistrationInput, *, now: datetime | None = None,
     also: Callable[[SessionLike], None] | None = None, as_read: Event | None = None,
+    as_read_kept: bool = False,
 ) -> SignupResult:
     """Sign someone up: confirmed if a seat is free, else waitlisted, or entered in the lottery.
 
@@ -419,7 +434,9 @@ def register(
     `as_read` is the event as the caller has just read it (the sign-up form is built from
     it). When it accepts the sign-up and has not changed since, the transaction decides on
     it rather than loading the event again; otherwise the event is loaded inside the
-    transaction and decides.
+    transaction and decides. With `as_read_kept`, `as_read` was kept from an earlier request
+    and the form was checked against it: then KeptEventOutdated is raised instead, so that
+    the caller checks the form again against the event as it is now.
 
     `also` runs first in the same transaction, whether a registration is made or its link
     re-sent; what it raises undoes everything (the e-mail confirmation takes its link so).
@@ -431,6 +448,8 @@ def register(
     mode = data.attendance_mode
     # Taken before the transaction begins: beginning it ends the read, and expires `as_read`.
     terms = _terms_as_read(event_id, as_read, data, now)
+    if as_read_kept and terms is None:
+        raise KeptEventOutdated
     try:
         with write_transaction(session):
             if also is not None:
@@ -439,6 +458,8 @@ def register(
             # the ORM's unit of work and its per-statement bookkeeping show.
             connection = session.connection()
             if terms is None or not _unchanged_since_read(connection, terms):
+                if as_read_kept:
+                    raise KeptEventOutdated
                 event = session.execute(
                     _EVENT_FOR_SIGNUP, {"event_id": event_id}).unique().scalar_one_or_none()
                 if event is None:
@@ -502,6 +523,11 @@ def register(
 
 class _AlreadyRegistered(Exception):
     pass
+
+
+class KeptEventOutdated(Exception):
+    """The event kept from an earlier request cannot decide this sign-up: it changed since, or
+    it would refuse it. Nothing was written; read the event again and answer from that."""
 
 
 def _signup_message(status: RegistrationStatus) -> MessageKind:

@@ -26,15 +26,19 @@ from app.orm import utcnow
 from app.services import catalog
 from app.services.errors import DomainError, NotFound
 from app.services.registration import (
+    KeptEventOutdated,
     RegistrationInput,
+    event_for_signup_form,
     get_event,
     register,
     registration_state,
 )
+from app.web.event_snapshots import EventSnapshots, event_snapshots
 from app.web.page_cache import CachedPage, page_cache
 from app.web.public import bp
 from app.web.public.confirm import ask_to_confirm
 from app.web.public.forms import (
+    SignupFormBase,
     prepare_choices,
     question_answers,
     ranked_preferences,
@@ -94,6 +98,10 @@ def event_detail(slug: str) -> ResponseReturnValue:
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"], methods=["POST"])
 def signup(slug: str) -> ResponseReturnValue:
+    if request.method == "POST" and (snapshots := event_snapshots()) is not None:
+        answer = _signup_with_kept_event(snapshots, slug)
+        if answer is not None:
+            return answer
     event = _load_event(slug)
     language = current_language()
     now = utcnow()
@@ -112,19 +120,7 @@ def signup(slug: str) -> ResponseReturnValue:
         valid = form.validate()
         valid = validate_distinct_preferences(form) and valid
         if valid:
-            data = RegistrationInput(
-                attendance_mode=AttendanceMode(form.attendance_mode.data),
-                name=form.name.data,
-                furigana=form.furigana.data,
-                email=form.email.data,
-                organization_name=form.organization_name.data or "",
-                organization_type=OrganizationType(form.organization_type.data),
-                prefecture_code=form.prefecture.data,
-                municipality_code=form.municipality.data,
-                language=language,
-                answers=question_answers(form, event),
-                preferences=ranked_preferences(form, event),
-            )
+            data = _registration_input(form, event, language)
             try:
                 if event.confirm_email_address:  # double opt-in: app/web/public/confirm.py
                     return ask_to_confirm(event, data, now)
@@ -144,6 +140,59 @@ def signup(slug: str) -> ResponseReturnValue:
             return redirect(url_for("participant.manage", token=result.manage_token, new=1))
         return render_template("public/signup.html", event=event, state=state, form=form), 422
     return render_template("public/signup.html", event=event, state=state, form=form)
+
+
+def _signup_with_kept_event(snapshots: EventSnapshots, slug: str) -> ResponseReturnValue | None:
+    """A rush's common case, a valid form for an open event, answered from the event as this
+    worker kept it (app/web/event_snapshots.py). None for anything else (an invalid form, a
+    refusal, double opt-in, an event changed since): the caller reads the event afresh and
+    answers from that, as if this had not been tried; nothing was written meanwhile."""
+    event = snapshots.get(slug)
+    if event is None:
+        event = event_for_signup_form(db.session.session_factory, slug)
+        if event is None:
+            return None
+        snapshots.put(slug, event)
+    language = current_language()
+    now = utcnow()
+    if (event.confirm_email_address
+            or not registration_state(event, now, _closing_soon()).accepts_signups):
+        return None
+    form = signup_form_class(event, language)()
+    prepare_choices(form, event, language)
+    if form.refresh_municipalities.data:
+        return None
+    valid = form.validate()
+    if not (validate_distinct_preferences(form) and valid):
+        return None
+    try:
+        result = register(db.session, event.id, _registration_input(form, event, language),
+                          now=now, as_read=event, as_read_kept=True)
+    except KeptEventOutdated:
+        snapshots.forget(slug, event)
+        return None
+    except DomainError:  # refused: the fresh read explains why, next to the field
+        return None
+    if result.manage_token is None:  # registered before: the link to it went by e-mail
+        return render_template("public/check_email.html", event=_load_event(slug),
+                               email=form.email.data)
+    return redirect(url_for("participant.manage", token=result.manage_token, new=1))
+
+
+def _registration_input(form: SignupFormBase, event: Event, language: str) -> RegistrationInput:
+    return RegistrationInput(
+        attendance_mode=AttendanceMode(form.attendance_mode.data),
+        name=form.name.data,
+        furigana=form.furigana.data,
+        email=form.email.data,
+        organization_name=form.organization_name.data or "",
+        organization_type=OrganizationType(form.organization_type.data),
+        prefecture_code=form.prefecture.data,
+        municipality_code=form.municipality.data,
+        language=language,
+        answers=question_answers(form, event),
+        preferences=ranked_preferences(form, event),
+    )
 
 
 @bp.get("/privacy")
