@@ -388,14 +388,15 @@ def statements_on(table: str) -> Iterator[list[str]]:
         sqlalchemy_event.remove(db.engine, "before_cursor_execute", record)
 
 
-def test_an_unchanged_event_as_read_decides_without_loading_it_again(app):
+def test_an_unchanged_event_as_read_decides_without_reading_it_again(app):
     event = make_event(capacity=2)
     as_read = _read_for_the_form(event)
     with statements_on("events") as statements:
         result = service.register(db.session, event.id, signup(), as_read=as_read)
     assert result.status is RegistrationStatus.CONFIRMED
-    reads = [s for s in statements if s.startswith("SELECT")]
-    assert len(reads) == 1 and reads[0].startswith("SELECT events.updated_at FROM events")
+    # No read of the event at all: the seat claim itself checks its version.
+    assert [s.split(" SET")[0] for s in statements] == ["UPDATE seat_pools"], statements
+    assert "events.updated_at = " in statements[0]
     assert pool_taken(event.id) == 1
 
 
@@ -425,6 +426,31 @@ def test_an_event_changed_since_the_read_is_decided_on_as_it_is_now(app, change,
         service.register(db.session, event.id, signup(), as_read=as_read)
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
     assert db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0
+
+
+def test_an_event_edited_since_the_read_is_signed_up_for_once(app):
+    """The claim finds the event changed: everything is undone and decided again."""
+    event = make_event(capacity=5)
+    as_read = _read_for_the_form(event)
+    _change_elsewhere(event.id, lambda _other, target: setattr(target, "title", "新しい題"))
+    with statements_on("seat_pools") as claims:
+        result = service.register(db.session, event.id, signup(), as_read=as_read)
+    assert result.status is RegistrationStatus.CONFIRMED
+    assert [c.split(" SET")[0] for c in claims if c.startswith("UPDATE")] == [
+        "UPDATE seat_pools", "UPDATE seat_pools"]  # refused as changed, then made
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
+    assert messages_for("taro@example.jp") == [MessageKind.CONFIRMATION]
+    assert pool_taken(event.id) == 1
+
+
+def test_an_event_deleted_since_the_read_does_not_exist(app):
+    event = make_event(capacity=5)
+    event_id = event.id
+    as_read = _read_for_the_form(event)
+    _change_elsewhere(event_id, lambda other, target: other.delete(target))
+    with pytest.raises(service.NotFound):
+        service.register(db.session, event_id, signup(), as_read=as_read)
+    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
 
 
 def test_a_group_removed_since_the_read_cannot_be_chosen(app):

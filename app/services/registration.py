@@ -168,6 +168,12 @@ _CLAIM_SEAT = (
     )
     .values(taken=_POOLS.taken + 1)
 )
+_EVENTS = Event.__table__.c
+# The same claim, made only if the event is still as it was read (see register()).
+_CLAIM_SEAT_IF_UNCHANGED = _CLAIM_SEAT.where(
+    select(_EVENTS.id).where(_EVENTS.id == bindparam("pool_event"),
+                             _EVENTS.updated_at == bindparam("seen")).exists()
+)
 _INSERT_REGISTRATION = insert(Registration.__table__).returning(Registration.__table__.c.id)
 
 
@@ -243,11 +249,17 @@ def _check_open(event: Event, mode: AttendanceMode, now: datetime) -> Registrati
 
 
 def _claim_seat(
-    session: SessionLike | Connection, event_id: int, mode: AttendanceMode
+    session: SessionLike | Connection, event_id: int, mode: AttendanceMode,
+    *, if_unchanged_since: datetime | None = None,
 ) -> bool:
-    """One conditional UPDATE: true when a seat was free and is now ours."""
+    """One conditional UPDATE: true when a seat was free and is now ours (and, given
+    `if_unchanged_since`, the event's `updated_at` is still that)."""
     connection = session if isinstance(session, Connection) else session.connection()
-    result = connection.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
+    if if_unchanged_since is None:
+        result = connection.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
+    else:
+        result = connection.execute(_CLAIM_SEAT_IF_UNCHANGED, {
+            "pool_event": event_id, "pool_mode": mode, "seen": if_unchanged_since})
     return bool(result.rowcount)
 
 
@@ -401,8 +413,7 @@ def _terms_as_read(
         return None
 
 
-_EVENT_VERSION = select(Event.__table__.c.updated_at).where(
-    Event.__table__.c.id == bindparam("event_id"))
+_EVENT_VERSION = select(_EVENTS.updated_at).where(_EVENTS.id == bindparam("event_id"))
 
 
 def _unchanged_since_read(connection: Connection, terms: _SignupTerms) -> bool:
@@ -450,6 +461,9 @@ def register(
     terms = _terms_as_read(event_id, as_read, data, now)
     if as_read_kept and terms is None:
         raise KeptEventOutdated
+    # The common case, a seat expected on terms as read, has the claim itself check that
+    # the event is unchanged; every other case checks first.
+    unverified = terms is not None and terms.seat_expected
     try:
         with write_transaction(session):
             if also is not None:
@@ -457,14 +471,10 @@ def register(
             # Core statements on the transaction's connection: a burst of sign-ups is where
             # the ORM's unit of work and its per-statement bookkeeping show.
             connection = session.connection()
-            if terms is None or not _unchanged_since_read(connection, terms):
+            if terms is None or (not unverified and not _unchanged_since_read(connection, terms)):
                 if as_read_kept:
                     raise KeptEventOutdated
-                event = session.execute(
-                    _EVENT_FOR_SIGNUP, {"event_id": event_id}).unique().scalar_one_or_none()
-                if event is None:
-                    raise NotFound(_l("This event does not exist."))
-                terms = _signup_terms(event, data, now)
+                terms = _terms_in_transaction(session, event_id, data, now)
             status, seq = RegistrationStatus.CONFIRMED, None
             if terms.lottery:
                 status = RegistrationStatus.LOTTERY_PENDING
@@ -500,25 +510,54 @@ def register(
                 updated_at=now,
                 confirmed_at=confirmed_at,
             )).scalar_one()
-            _insert_preferences(connection, registration_id, terms.preferences)
-            if terms.seat_expected and not _claim_seat(connection, event_id, mode):
+            if terms.seat_expected and not _claim_seat(
+                    connection, event_id, mode,
+                    if_unchanged_since=terms.updated_at if unverified else None):
+                if unverified and not _unchanged_since_read(connection, terms):
+                    raise _EventChangedSinceRead  # undo the insert; decide on it as it is now
                 status, seq = _place(session, event_id, mode, terms.waitlist_enabled)
                 confirmed_at = None if status is not RegistrationStatus.CONFIRMED else now
                 session.execute(
                     update(Registration).where(Registration.id == registration_id)
                     .values(status=status, waitlist_seq=seq, confirmed_at=confirmed_at)
                     .execution_options(synchronize_session=False))
+            # After the claim, which has shown the chosen groups to be the event's still.
+            _insert_preferences(connection, registration_id, terms.preferences)
             queue_signup_message(
                 session, _signup_message(status), registration_id=registration_id,
                 event_id=event_id, recipient=data.email.strip(), language=data.language,
                 status=status, confirmed_at=confirmed_at)
             result = SignupResult(registration_id, status, token)
+    except _EventChangedSinceRead:
+        if as_read_kept:
+            raise KeptEventOutdated from None
+        return register(session, event_id, data, now=now, also=also)
     except _AlreadyRegistered:
         return _resend_manage_link(session, event_id, email_normalized, also)
     except IntegrityError:
-        # The address is registered already (maybe by a concurrent double submit).
+        # The address is registered already (maybe by a concurrent double submit), unless
+        # the insert was refused because the event changed under the terms as read.
+        if unverified and terms is not None and not _unchanged_since_read(
+                session.connection(), terms):
+            if as_read_kept:
+                raise KeptEventOutdated from None
+            return register(session, event_id, data, now=now, also=also)
         return _resend_manage_link(session, event_id, email_normalized, also)
     return result
+
+
+def _terms_in_transaction(
+    session: SessionLike, event_id: int, data: RegistrationInput, now: datetime
+) -> _SignupTerms:
+    """The terms from the event as it is inside the write transaction; raises refusals."""
+    event = session.execute(_EVENT_FOR_SIGNUP, {"event_id": event_id}).unique().scalar_one_or_none()
+    if event is None:
+        raise NotFound(_l("This event does not exist."))
+    return _signup_terms(event, data, now)
+
+
+class _EventChangedSinceRead(Exception):
+    pass
 
 
 class _AlreadyRegistered(Exception):

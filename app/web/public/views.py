@@ -8,6 +8,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -158,7 +159,9 @@ def _signup_with_kept_event(snapshots: EventSnapshots, slug: str) -> ResponseRet
     if (event.confirm_email_address
             or not registration_state(event, now, _closing_soon()).accepts_signups):
         return None
-    form = signup_form_class(event, language)()
+    # CSRFProtect checked the token before the view ran, and this form is never shown (any
+    # other answer comes from the fresh read): it needs no new token signed for it.
+    form = signup_form_class(event, language)(meta={"csrf": not g.get("csrf_valid", False)})
     prepare_choices(form, event, language)
     if form.refresh_municipalities.data:
         return None
