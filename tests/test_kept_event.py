@@ -15,6 +15,7 @@ from app.models.enums import EventStatus, MessageKind, QuestionKind, Registratio
 from app.orm import utcnow
 from app.services import registration as service
 from app.web.event_snapshots import EventSnapshots, event_snapshots
+from tests.conftest import app_context_for
 from tests.factories import form_data, make_event, signup
 from tests.test_public_web import EN, errors_of, manage_path, open_form, registration_count, sign_up
 from tests.test_registration_service import statements_on
@@ -64,6 +65,18 @@ def test_a_kept_event_decides_without_reading_the_event_again(client, app):
     second = db.session.execute(select(Registration).where(
         Registration.email == "second@example.jp")).scalar_one()
     assert second.status is RegistrationStatus.CONFIRMED
+
+
+def test_with_kept_events_switched_off_every_signup_reads_the_event(migrated_database):
+    with app_context_for(migrated_database, EVENT_SNAPSHOTS_ENABLED=False) as app:
+        client = app.test_client()
+        event = make_event(capacity=5)
+        token = kept_signup(client, event)
+        path = f"/events/{event.slug}/register"
+        with statements_on("events") as statements:
+            manage_path(client.post(path, data=form_data(token, email="second@example.jp")))
+        assert any(s.startswith("SELECT events.id, events.slug") for s in statements)
+        assert registration_count() == 2
 
 
 def test_a_question_added_since_the_event_was_kept_must_be_answered(client, app):
