@@ -124,6 +124,12 @@ def test_an_event_that_filled_up_since_it_was_kept_refuses_with_its_message(clie
     response = post(client, event, token, email="late@example.jp")
     assert response.status_code == 409 and "Full" in response.text
     assert registration_count() == 2
+    # The copy kept with a seat left is dropped: the next one refuses without writing.
+    path = f"/events/{event.slug}/register"
+    with statements_on("seat_pools") as statements:
+        later = client.post(path, data=form_data(token, email="later@example.jp"), headers=EN)
+    assert later.status_code == 409
+    assert not [s for s in statements if s.startswith("UPDATE")], statements
 
 
 def test_a_missing_or_forged_csrf_token_is_refused_with_a_kept_event(client, app):

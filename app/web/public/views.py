@@ -171,10 +171,11 @@ def _signup_with_kept_event(snapshots: EventSnapshots, slug: str) -> ResponseRet
     try:
         result = register(db.session, event.id, _registration_input(form, event, language),
                           now=now, as_read=event, as_read_kept=True)
-    except KeptEventOutdated:
+    except (KeptEventOutdated, DomainError):
+        # Changed, or refused (full, most likely: the kept seat counts are old). The fresh
+        # read explains why, and the next sign-up keeps a fresh copy, which can tell "full"
+        # without a write transaction.
         snapshots.forget(slug, event)
-        return None
-    except DomainError:  # refused: the fresh read explains why, next to the field
         return None
     if result.manage_token is None:  # registered before: the link to it went by e-mail
         return render_template("public/check_email.html", event=_load_event(slug),
