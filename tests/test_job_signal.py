@@ -156,6 +156,16 @@ def test_a_commit_that_queues_mail_rings_once(signal_app, redis_client, key):
     assert tokens(redis_client, key) == 1
 
 
+def test_a_signup_decided_on_the_event_as_read_rings_once(signal_app, redis_client, key):
+    # On PostgreSQL its one statement commits outside the session (signup_statement.py).
+    event = make_event()
+    db.session.expire_all()
+    as_read = service.get_event(db.session, event.slug, with_form=True)
+    service.register(db.session, event.id, signup(), as_read=as_read)
+    assert len(outbox()) == 1
+    assert tokens(redis_client, key) == 1
+
+
 def test_commits_without_mail_and_rollbacks_do_not_ring(signal_app, redis_client, key):
     event = make_event()
     with write_transaction(db.session):

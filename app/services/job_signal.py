@@ -222,6 +222,11 @@ def _after_commit(session: Session) -> None:
     if session.in_nested_transaction() or not session.info.get(QUEUED_MARK):
         return
     session.info.pop(QUEUED_MARK, None)
+    ring_committed()
+
+
+def ring_committed() -> None:
+    """Ring for outbox rows just committed outside a session's transaction (or by it)."""
     if has_app_context():
         # On SQLite the commit may end inside a writer's turn: ring once it is over, so a
         # slow Redis never keeps the other writers waiting.

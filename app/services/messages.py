@@ -133,9 +133,21 @@ def queue_signup_message(
     rendered: the status and the moment the seat was confirmed.
     """
     session.connection().execute(_INSERT_MESSAGE, dict(
+        signup_message_row(kind, event_id=event_id, recipient=recipient, language=language,
+                           status=status, confirmed_at=confirmed_at),
+        registration_id=registration_id,
+    ))
+    note_queued(session)  # the commit rings the mail workers
+
+
+def signup_message_row(
+    kind: MessageKind, *, event_id: int, recipient: str, language: str,
+    status: RegistrationStatus, confirmed_at: datetime | None,
+) -> dict[str, Any]:
+    """The outbox row of a sign-up's first message, but for its registration's id."""
+    return dict(
         kind=kind,
         event_id=event_id,
-        registration_id=registration_id,
         recipient=recipient,
         language=language,
         subject="",
@@ -144,8 +156,7 @@ def queue_signup_message(
             "status": status.value,
             _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
         },
-    ))
-    note_queued(session)  # the commit rings the mail workers
+    )
 
 
 class _AsQueued:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -30,9 +30,12 @@ from app.models.enums import (
     RegistrationStatus,
 )
 from app.orm import utcnow
+from app.services import signup_statement
 from app.services.breakouts import check_ranking_change
 from app.services.errors import DomainError, NotFound
-from app.services.messages import queue_message, queue_signup_message
+from app.services.job_signal import ring_committed
+from app.services.messages import queue_message, queue_signup_message, signup_message_row
+from app.services.signup_statement import CLAIM_SEAT, CLAIM_SEAT_IF_UNCHANGED
 from app.services.tokens import manage_token, new_manage_key, token_hash
 from app.text import furigana_key, normalize_email, normalize_furigana, normalize_spaces
 
@@ -158,22 +161,7 @@ _EVENT_FOR_SIGNUP = (
     .options(joinedload(Event.seat_pools))
     .execution_options(populate_existing=True)
 )
-_POOLS = SeatPool.__table__.c
-_CLAIM_SEAT = (
-    update(SeatPool.__table__)
-    .where(
-        _POOLS.event_id == bindparam("pool_event"),
-        _POOLS.mode == bindparam("pool_mode"),
-        (_POOLS.capacity.is_(None)) | (_POOLS.taken < _POOLS.capacity),
-    )
-    .values(taken=_POOLS.taken + 1)
-)
 _EVENTS = Event.__table__.c
-# The same claim, made only if the event is still as it was read (see register()).
-_CLAIM_SEAT_IF_UNCHANGED = _CLAIM_SEAT.where(
-    select(_EVENTS.id).where(_EVENTS.id == bindparam("pool_event"),
-                             _EVENTS.updated_at == bindparam("seen")).exists()
-)
 _INSERT_REGISTRATION = insert(Registration.__table__).returning(Registration.__table__.c.id)
 
 
@@ -256,9 +244,9 @@ def _claim_seat(
     `if_unchanged_since`, the event's `updated_at` is still that)."""
     connection = session if isinstance(session, Connection) else session.connection()
     if if_unchanged_since is None:
-        result = connection.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
+        result = connection.execute(CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
     else:
-        result = connection.execute(_CLAIM_SEAT_IF_UNCHANGED, {
+        result = connection.execute(CLAIM_SEAT_IF_UNCHANGED, {
             "pool_event": event_id, "pool_mode": mode, "seen": if_unchanged_since})
     return bool(result.rowcount)
 
@@ -464,6 +452,37 @@ def register(
     # The common case, a seat expected on terms as read, has the claim itself check that
     # the event is unchanged; every other case checks first.
     unverified = terms is not None and terms.seat_expected
+    row = dict(
+        event_id=event_id,
+        attendance_mode=mode,
+        name=normalize_spaces(data.name),
+        furigana=normalize_furigana(data.furigana),
+        furigana_key=furigana_key(data.furigana),
+        email=data.email.strip(),
+        email_normalized=email_normalized,
+        organization_name=normalize_spaces(data.organization_name),
+        organization_type=data.organization_type,
+        prefecture_code=data.prefecture_code,
+        municipality_code=data.municipality_code,
+        answers=data.answers,
+        language=data.language,
+        manage_key=manage_key,
+        manage_token_hash=token_hash(token),
+        consented_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    engine = session.get_bind()
+    if (terms is not None and unverified and also is None
+            and signup_statement.supported(engine)):
+        try:
+            result = _signup_in_one_statement(engine, terms, row, now, token)
+        except IntegrityError:
+            return _insert_refused(session, event_id, data, terms, now=now,
+                                   as_read_kept=as_read_kept)
+        if result is not None:
+            return result
+        # No seat claimed, nothing written: full, or changed since read. Decided below.
     try:
         with write_transaction(session):
             if also is not None:
@@ -488,27 +507,7 @@ def register(
             # The partial unique index refuses a second active registration for the address
             # here (IntegrityError, below), before any seat is touched.
             registration_id = connection.execute(_INSERT_REGISTRATION, dict(
-                event_id=event_id,
-                status=status,
-                attendance_mode=mode,
-                name=normalize_spaces(data.name),
-                furigana=normalize_furigana(data.furigana),
-                furigana_key=furigana_key(data.furigana),
-                email=data.email.strip(),
-                email_normalized=email_normalized,
-                organization_name=normalize_spaces(data.organization_name),
-                organization_type=data.organization_type,
-                prefecture_code=data.prefecture_code,
-                municipality_code=data.municipality_code,
-                answers=data.answers,
-                language=data.language,
-                waitlist_seq=seq,
-                manage_key=manage_key,
-                manage_token_hash=token_hash(token),
-                consented_at=now,
-                created_at=now,
-                updated_at=now,
-                confirmed_at=confirmed_at,
+                row, status=status, waitlist_seq=seq, confirmed_at=confirmed_at,
             )).scalar_one()
             if terms.seat_expected and not _claim_seat(
                     connection, event_id, mode,
@@ -535,15 +534,42 @@ def register(
     except _AlreadyRegistered:
         return _resend_manage_link(session, event_id, email_normalized, also)
     except IntegrityError:
-        # The address is registered already (maybe by a concurrent double submit), unless
-        # the insert was refused because the event changed under the terms as read.
-        if unverified and terms is not None and not _unchanged_since_read(
-                session.connection(), terms):
-            if as_read_kept:
-                raise KeptEventOutdated from None
-            return register(session, event_id, data, now=now, also=also)
-        return _resend_manage_link(session, event_id, email_normalized, also)
+        return _insert_refused(session, event_id, data, terms if unverified else None, now=now,
+                               as_read_kept=as_read_kept, also=also)
     return result
+
+
+def _insert_refused(
+    session: SessionLike, event_id: int, data: RegistrationInput, unverified: _SignupTerms | None,
+    *, now: datetime, as_read_kept: bool, also: Callable[[SessionLike], None] | None = None,
+) -> SignupResult:
+    """After the registration's insert was refused: the address is registered already (maybe
+    by a concurrent double submit), unless the event changed under the terms as read."""
+    if unverified is not None and not _unchanged_since_read(session.connection(), unverified):
+        if as_read_kept:
+            raise KeptEventOutdated
+        return register(session, event_id, data, now=now, also=also)
+    return _resend_manage_link(session, event_id, normalize_email(data.email), also)
+
+
+def _signup_in_one_statement(
+    engine: Engine, terms: _SignupTerms, row: dict[str, Any], now: datetime, token: str,
+) -> SignupResult | None:
+    """A seat expected on terms as read, claimed and written in one statement committed on its
+    own (app/services/signup_statement.py); None when no seat was claimed and nothing written."""
+    status = RegistrationStatus.CONFIRMED
+    registration_id = signup_statement.signup_for_a_free_seat(
+        engine, pool_event=terms.event_id, pool_mode=row["attendance_mode"],
+        seen=terms.updated_at, groups=terms.preferences,
+        registration=dict(row, status=status, waitlist_seq=None, confirmed_at=now),
+        message=signup_message_row(
+            _signup_message(status), event_id=terms.event_id, recipient=row["email"],
+            language=row["language"], status=status, confirmed_at=now),
+    )
+    if registration_id is None:
+        return None
+    ring_committed()  # the mail workers: no session commit rings for this one
+    return SignupResult(registration_id, status, token)
 
 
 def _terms_in_transaction(
