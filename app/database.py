@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 try:
@@ -13,7 +13,7 @@ try:
 except ImportError:  # not on Windows: writers then queue per process only
     fcntl = None  # type: ignore[assignment]
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session, scoped_session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -139,8 +139,13 @@ _writer_queues: dict[str, SQLiteWriterQueue] = {}
 _writer_queues_lock = threading.Lock()
 
 
-def _writer_queue(session: Session) -> SQLiteWriterQueue | None:
-    bind = session.get_bind()
+def writer_turn(engine: Engine) -> AbstractContextManager[None]:
+    """The writers' queue of a SQLite file, for a write transaction outside a session."""
+    queue = _writer_queue(engine)
+    return queue.turn() if queue is not None else nullcontext()
+
+
+def _writer_queue(bind: Engine | Connection) -> SQLiteWriterQueue | None:
     url = bind.engine.url if hasattr(bind, "engine") else None
     if url is None or url.get_backend_name() != "sqlite":
         return None
@@ -154,6 +159,15 @@ def _writer_queue(session: Session) -> SQLiteWriterQueue | None:
         return queue
 
 
+def end_read_transaction(session: SessionLike) -> Session:
+    """End the transaction the session has open (reads only, by then): on SQLite it would
+    keep its snapshot, and miss what is written next. Returns the session itself."""
+    real_session = session() if isinstance(session, scoped_session) else session
+    if real_session.in_transaction():
+        session.commit()
+    return real_session
+
+
 @contextmanager
 def write_transaction(session: SessionLike) -> Iterator[Session]:
     """One short transaction that takes the write lock up front (SQLite) and commits once.
@@ -162,10 +176,8 @@ def write_transaction(session: SessionLike) -> Iterator[Session]:
     read inside this transaction. What was read before it may stand in for them only once a
     read inside has shown it unchanged (as `register()` does with the event's `updated_at`).
     """
-    real_session = session() if isinstance(session, scoped_session) else session
-    if real_session.in_transaction():
-        session.commit()
-    queue = _writer_queue(real_session)
+    real_session = end_read_transaction(session)
+    queue = _writer_queue(real_session.get_bind())
     with queue.turn() if queue is not None else nullcontext():
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
         try:

@@ -157,7 +157,7 @@ def test_a_commit_that_queues_mail_rings_once(signal_app, redis_client, key):
 
 
 def test_a_signup_decided_on_the_event_as_read_rings_once(signal_app, redis_client, key):
-    # On PostgreSQL its one statement commits outside the session (signup_statement.py).
+    # It commits outside the session (app/services/free_seat_signup.py).
     event = make_event()
     db.session.expire_all()
     as_read = service.get_event(db.session, event.slug, with_form=True)

@@ -444,8 +444,8 @@ def test_an_event_edited_since_the_read_is_signed_up_for_once(app):
     with statements_on("seat_pools") as claims:
         result = service.register(db.session, event.id, signup(), as_read=as_read)
     assert result.status is RegistrationStatus.CONFIRMED
-    assert [c.split(" SET")[0] for c in claims if c.startswith("UPDATE")] == [
-        "UPDATE seat_pools", "UPDATE seat_pools"]  # refused as changed, then made
+    # Refused as changed, then made.
+    assert len([claim for claim in claims if "UPDATE seat_pools" in claim]) == 2, claims
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
     assert messages_for("taro@example.jp") == [MessageKind.CONFIRMATION]
     assert pool_taken(event.id) == 1

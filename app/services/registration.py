@@ -15,11 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app.database import SessionLike, write_transaction
+from app.database import SessionLike, end_read_transaction, write_transaction
 from app.models import BreakoutPreference, Event, Registration, SeatPool
 from app.models.enums import (
     ACTIVE_STATUSES,
@@ -30,12 +30,17 @@ from app.models.enums import (
     RegistrationStatus,
 )
 from app.orm import utcnow
-from app.services import signup_statement
+from app.services import free_seat_signup
 from app.services.breakouts import check_ranking_change
 from app.services.errors import DomainError, NotFound
+from app.services.free_seat_signup import (
+    CLAIM_SEAT,
+    CLAIM_SEAT_IF_UNCHANGED,
+    INSERT_REGISTRATION,
+    insert_preferences,
+)
 from app.services.job_signal import ring_committed
 from app.services.messages import queue_message, queue_signup_message, signup_message_row
-from app.services.signup_statement import CLAIM_SEAT, CLAIM_SEAT_IF_UNCHANGED
 from app.services.tokens import manage_token, new_manage_key, token_hash
 from app.text import furigana_key, normalize_email, normalize_furigana, normalize_spaces
 
@@ -162,7 +167,6 @@ _EVENT_FOR_SIGNUP = (
     .execution_options(populate_existing=True)
 )
 _EVENTS = Event.__table__.c
-_INSERT_REGISTRATION = insert(Registration.__table__).returning(Registration.__table__.c.id)
 
 
 def get_event(
@@ -351,16 +355,6 @@ def _apply_preferences(
     ]
 
 
-def _insert_preferences(connection: Connection, registration_id: int, ranked: list[int]) -> None:
-    """A new registration's ranked groups, already checked (Core, like the registration)."""
-    if not ranked:
-        return
-    connection.execute(insert(BreakoutPreference.__table__), [
-        {"registration_id": registration_id, "group_id": group_id, "rank": rank}
-        for rank, group_id in enumerate(ranked, start=1)
-    ])
-
-
 @dataclass(frozen=True, slots=True)
 class _SignupTerms:
     """What a sign-up is decided on, taken from the event before anything is written."""
@@ -474,15 +468,18 @@ def register(
     )
     engine = session.get_bind()
     if (terms is not None and unverified and also is None
-            and signup_statement.supported(engine)):
+            and free_seat_signup.supported(engine)):
+        end_read_transaction(session)
         try:
-            result = _signup_in_one_statement(engine, terms, row, now, token)
+            result = _sign_up_for_a_free_seat(engine, terms, row, now, token)
         except IntegrityError:
             return _insert_refused(session, event_id, data, terms, now=now,
                                    as_read_kept=as_read_kept)
         if result is not None:
             return result
-        # No seat claimed, nothing written: full, or changed since read. Decided below.
+        # No seat claimed, nothing written: full, or changed since read. Below, the event's
+        # version is read first, and a changed event decided on as it is now.
+        unverified = False
     try:
         with write_transaction(session):
             if also is not None:
@@ -506,7 +503,7 @@ def register(
             confirmed_at = now if status is RegistrationStatus.CONFIRMED else None
             # The partial unique index refuses a second active registration for the address
             # here (IntegrityError, below), before any seat is touched.
-            registration_id = connection.execute(_INSERT_REGISTRATION, dict(
+            registration_id = connection.execute(INSERT_REGISTRATION, dict(
                 row, status=status, waitlist_seq=seq, confirmed_at=confirmed_at,
             )).scalar_one()
             if terms.seat_expected and not _claim_seat(
@@ -521,7 +518,7 @@ def register(
                     .values(status=status, waitlist_seq=seq, confirmed_at=confirmed_at)
                     .execution_options(synchronize_session=False))
             # After the claim, which has shown the chosen groups to be the event's still.
-            _insert_preferences(connection, registration_id, terms.preferences)
+            insert_preferences(connection, registration_id, terms.preferences)
             queue_signup_message(
                 session, _signup_message(status), registration_id=registration_id,
                 event_id=event_id, recipient=data.email.strip(), language=data.language,
@@ -552,13 +549,14 @@ def _insert_refused(
     return _resend_manage_link(session, event_id, normalize_email(data.email), also)
 
 
-def _signup_in_one_statement(
+def _sign_up_for_a_free_seat(
     engine: Engine, terms: _SignupTerms, row: dict[str, Any], now: datetime, token: str,
 ) -> SignupResult | None:
-    """A seat expected on terms as read, claimed and written in one statement committed on its
-    own (app/services/signup_statement.py); None when no seat was claimed and nothing written."""
+    """A seat expected on terms as read, claimed and written on a connection of its own, in one
+    statement on PostgreSQL (app/services/free_seat_signup.py); None when no seat was claimed
+    and nothing written."""
     status = RegistrationStatus.CONFIRMED
-    registration_id = signup_statement.signup_for_a_free_seat(
+    registration_id = free_seat_signup.sign_up_for_a_free_seat(
         engine, pool_event=terms.event_id, pool_mode=row["attendance_mode"],
         seen=terms.updated_at, groups=terms.preferences,
         registration=dict(row, status=status, waitlist_seq=None, confirmed_at=now),

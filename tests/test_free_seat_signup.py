@@ -1,5 +1,6 @@
-"""A sign-up decided on the event as read (app/services/signup_statement.py): on PostgreSQL one
-statement committed on its own, elsewhere the ordinary transaction; the same rows either way."""
+"""A sign-up for a free seat on the event as read (app/services/free_seat_signup.py), on a
+connection of its own: one statement on PostgreSQL, one transaction on SQLite, the claim with
+it; the same rows as the ordinary transaction through the session."""
 
 from __future__ import annotations
 
@@ -51,14 +52,20 @@ def test_a_free_seat_writes_what_the_ordinary_transaction_writes(app):
     event = make_event(capacity=5)
     groups = add_groups(event, ["企業連携", "地域福祉", "地域コミュニティ"], ranks=2)
     ranking = [groups[2].id, groups[0].id, groups[1].id]
-    with statements_on("registrations") as statements:
+    read = _read_for_the_form(event)
+    assert len(read.breakout_groups) == 3  # loaded now, not among the sign-up's statements
+    with statements_on("") as statements:
         as_read = service.register(db.session, event.id, signup(
             "a@example.jp", preferences=ranking, answers={"residence": "区内在住"}),
-            as_read=_read_for_the_form(event))
+            as_read=read)
     ordinary = service.register(db.session, event.id, signup(
         "b@example.jp", preferences=ranking, answers={"residence": "区内在住"}))
     if on_postgresql():  # claim, registration, groups and message: one statement
         assert len(statements) == 1 and statements[0].startswith(the_seat_claim()), statements
+    else:  # the claim first: without a seat nothing is written
+        assert [statement.split(" (")[0].split(" SET")[0] for statement in statements] == [
+            "BEGIN IMMEDIATE", "UPDATE seat_pools", "INSERT INTO registrations",
+            "INSERT INTO breakout_preferences", "INSERT INTO outbox_messages"], statements
     assert as_read.status is ordinary.status is RegistrationStatus.CONFIRMED
     assert as_read.manage_token and ordinary.manage_token
     assert row_of(as_read.registration_id) == row_of(ordinary.registration_id)
