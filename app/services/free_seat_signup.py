@@ -145,7 +145,8 @@ def sign_up_for_a_free_seat(
         with engine.connect() as connection:
             autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
             return autocommit.execute(SIGNUP_IN_ONE_STATEMENT, parameters).scalar_one_or_none()
-    with writer_turn(engine), engine.connect() as connection:
+    # The connection is taken from the pool before the turn and given back after it.
+    with engine.connect() as connection, writer_turn(engine):
         with connection.execution_options(sqlite_begin="IMMEDIATE").begin():
             if not connection.execute(CLAIM_SEAT_IF_UNCHANGED, claim).rowcount:
                 return None  # nothing written: the empty transaction ends
