@@ -417,12 +417,14 @@ def register(
     The same address twice for one event creates nothing new: the existing registration's
     manage link is e-mailed again, and the caller learns only that it was sent.
 
-    The seat is claimed near the end: on PostgreSQL the claim locks the pool row until the
-    transaction ends, and every sign-up for the event queues on that row, so the
-    registration is written first, while nothing is held; only the claim, the outbox row
-    (one INSERT: the mail worker renders it, see messages.py) and COMMIT follow. If the
-    last seat went meanwhile, the registration goes to the waiting list after all, and its
-    message says so.
+    The common case, a seat expected on the event as read (and no `also`), is written on a
+    connection of its own, the claim with it (free_seat_signup.py): on PostgreSQL one
+    statement. Otherwise the seat is claimed near the end of the transaction: on PostgreSQL
+    the claim locks the pool row until the transaction ends, and every sign-up for the
+    event queues on that row, so the registration is written first, while nothing is
+    held; only the claim, the outbox row (one INSERT: the mail worker renders it, see
+    messages.py) and COMMIT follow. If the last seat went meanwhile, the registration goes
+    to the waiting list after all, and its message says so.
 
     `as_read` is the event as the caller has just read it (the sign-up form is built from
     it). When it accepts the sign-up and has not changed since, the transaction decides on
