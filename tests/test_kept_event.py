@@ -132,6 +132,25 @@ def test_an_event_that_filled_up_since_it_was_kept_refuses_with_its_message(clie
     assert not [s for s in statements if s.startswith("UPDATE")], statements
 
 
+def test_a_kept_copy_that_still_showed_a_seat_goes_once_the_waiting_list_begins(client, app):
+    event = make_event(capacity=2, waitlist_enabled=True)
+    token = kept_signup(client, event)  # kept with a seat left, which then goes
+    manage_path(sign_up(app.test_client(), event, email="fast@example.jp"))
+    manage_path(post(client, event, token, email="late@example.jp"))
+    assert event_snapshots_of(app).get(event.slug) is None
+    # The next sign-up keeps a fresh copy, full, and goes straight to the waiting list:
+    # no claim that checks the event's version, as a seat expected would send.
+    with statements_on("seat_pools") as statements:
+        manage_path(post(client, event, token, email="later@example.jp"))
+    assert statements and not [s for s in statements if "events.updated_at = " in s], statements
+    kept = event_snapshots_of(app).get(event.slug)
+    assert kept is not None and kept.seat_pools[0].taken == 2
+    waiting = db.session.execute(select(Registration.email).where(
+        Registration.status == RegistrationStatus.WAITLISTED).order_by(
+        Registration.waitlist_seq)).scalars()
+    assert list(waiting) == ["late@example.jp", "later@example.jp"]
+
+
 def test_a_missing_or_forged_csrf_token_is_refused_with_a_kept_event(client, app):
     event = make_event(capacity=5)
     kept_signup(client, event)

@@ -22,7 +22,7 @@ from app import geo
 from app.extensions import db, limiter
 from app.i18n import current_language
 from app.models import Event
-from app.models.enums import AttendanceMode, OrganizationType
+from app.models.enums import AttendanceMode, OrganizationType, RegistrationStatus
 from app.orm import utcnow
 from app.services import catalog
 from app.services.errors import DomainError, NotFound
@@ -168,15 +168,20 @@ def _signup_with_kept_event(snapshots: EventSnapshots, slug: str) -> ResponseRet
     valid = form.validate()
     if not (validate_distinct_preferences(form) and valid):
         return None
+    data = _registration_input(form, event, language)
     try:
-        result = register(db.session, event.id, _registration_input(form, event, language),
-                          now=now, as_read=event, as_read_kept=True)
+        result = register(db.session, event.id, data, now=now, as_read=event, as_read_kept=True)
     except (KeptEventOutdated, DomainError):
         # Changed, or refused (full, most likely: the kept seat counts are old). The fresh
         # read explains why, and the next sign-up keeps a fresh copy, which can tell "full"
         # without a write transaction.
         snapshots.forget(slug, event)
         return None
+    pool = event.pool_for(data.attendance_mode)
+    if result.status is RegistrationStatus.WAITLISTED and pool is not None and pool.seats_left != 0:
+        # The kept copy still showed a seat. A fresh one, full, sends the next sign-ups
+        # straight to the waiting list instead of trying for a seat first.
+        snapshots.forget(slug, event)
     if result.manage_token is None:  # registered before: the link to it went by e-mail
         return render_template("public/check_email.html", event=_load_event(slug),
                                email=form.email.data)
