@@ -48,8 +48,9 @@ from app.services.registration import (
     cancel_in_transaction,
     hand_on_seat,
     place_registration,
+    registration_values,
 )
-from app.services.tokens import manage_token, new_manage_key, token_hash
+from app.services.tokens import manage_token, new_manage_key
 from app.text import furigana_key, is_kana, normalize_email, normalize_furigana, normalize_spaces
 
 MESSAGES = {
@@ -529,28 +530,14 @@ def build_registration(
 ) -> Registration:
     """A new registration with its values folded as the sign-up form's are."""
     manage_key = new_manage_key()
+    # Consent (consented_at = now) was given by the person to the organizer (phone, paper,
+    # at the door), who records it.
     return Registration(
         event=event,
         status=status,
-        attendance_mode=data.attendance_mode,
-        name=normalize_spaces(data.name),
-        furigana=normalize_furigana(data.furigana),
-        furigana_key=furigana_key(data.furigana),
-        email=data.email.strip(),
-        email_normalized=normalize_email(data.email),
-        organization_name=normalize_spaces(data.organization_name),
-        organization_type=data.organization_type,
-        prefecture_code=data.prefecture_code,
-        municipality_code=data.municipality_code,
-        answers=data.answers,
-        language=data.language,
         waitlist_seq=waitlist_seq,
-        manage_key=manage_key,
-        manage_token_hash=token_hash(manage_token(manage_key)),
-        # Given by the person to the organizer (phone, paper, at the door), who records it.
-        consented_at=now,
-        created_at=now,
         confirmed_at=now if status is RegistrationStatus.CONFIRMED else None,
+        **registration_values(data, manage_key, manage_token(manage_key), now),
     )
 
 

@@ -448,26 +448,7 @@ def register(
     # The common case, a seat expected on terms as read, has the claim itself check that
     # the event is unchanged; every other case checks first.
     unverified = terms is not None and terms.seat_expected
-    row = dict(
-        event_id=event_id,
-        attendance_mode=mode,
-        name=normalize_spaces(data.name),
-        furigana=normalize_furigana(data.furigana),
-        furigana_key=furigana_key(data.furigana),
-        email=data.email.strip(),
-        email_normalized=email_normalized,
-        organization_name=normalize_spaces(data.organization_name),
-        organization_type=data.organization_type,
-        prefecture_code=data.prefecture_code,
-        municipality_code=data.municipality_code,
-        answers=data.answers,
-        language=data.language,
-        manage_key=manage_key,
-        manage_token_hash=token_hash(token),
-        consented_at=now,
-        created_at=now,
-        updated_at=now,
-    )
+    row = dict(registration_values(data, manage_key, token, now), event_id=event_id)
     engine = session.get_bind()
     if (terms is not None and unverified and also is None
             and free_seat_signup.supported(engine)):
@@ -536,6 +517,33 @@ def register(
         return _insert_refused(session, event_id, data, terms if unverified else None, now=now,
                                as_read_kept=as_read_kept, also=also)
     return result
+
+
+def registration_values(
+    data: RegistrationInput, manage_key: str, token: str, now: datetime,
+) -> dict[str, Any]:
+    """A new registration's columns from what the person gave, folded as the sign-up form's
+    are; all but the event, the status, the place in the queue and the confirmation time.
+    `token` is the manage token made from `manage_key`."""
+    return dict(
+        attendance_mode=data.attendance_mode,
+        name=normalize_spaces(data.name),
+        furigana=normalize_furigana(data.furigana),
+        furigana_key=furigana_key(data.furigana),
+        email=data.email.strip(),
+        email_normalized=normalize_email(data.email),
+        organization_name=normalize_spaces(data.organization_name),
+        organization_type=data.organization_type,
+        prefecture_code=data.prefecture_code,
+        municipality_code=data.municipality_code,
+        answers=data.answers,
+        language=data.language,
+        manage_key=manage_key,
+        manage_token_hash=token_hash(token),
+        consented_at=now,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _insert_refused(
