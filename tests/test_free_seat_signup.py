@@ -62,10 +62,11 @@ def test_a_free_seat_writes_what_the_ordinary_transaction_writes(app):
         "b@example.jp", preferences=ranking, answers={"residence": "区内在住"}))
     if on_postgresql():  # claim, registration, groups and message: one statement
         assert len(statements) == 1 and statements[0].startswith(the_seat_claim()), statements
-    else:  # the claim first: without a seat nothing is written
+    else:  # the claim first: without a seat nothing is written; one row per ranked group
         assert [statement.split(" (")[0].split(" SET")[0] for statement in statements] == [
             "BEGIN IMMEDIATE", "UPDATE seat_pools", "INSERT INTO registrations",
-            "INSERT INTO breakout_preferences", "INSERT INTO outbox_messages"], statements
+            "INSERT INTO breakout_preferences", "INSERT INTO breakout_preferences",
+            "INSERT INTO outbox_messages"], statements
     assert as_read.status is ordinary.status is RegistrationStatus.CONFIRMED
     assert as_read.manage_token and ordinary.manage_token
     assert row_of(as_read.registration_id) == row_of(ordinary.registration_id)

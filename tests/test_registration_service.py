@@ -375,17 +375,46 @@ def _change_elsewhere(event_id: int, change: Callable[[Session, Event], None]) -
 
 @contextmanager
 def statements_on(table: str) -> Iterator[list[str]]:
+    """The statements sent meanwhile that name `table`, as SQLAlchemy sends them, and on
+    SQLite also those sent on the driver's own cursor (free_seat_signup.py), as SQLite
+    traces them (with their values)."""
     seen: list[str] = []
+    through_sqlalchemy = [False]
+    traced: list[Any] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def record(statement: str) -> None:
         if f" {table}" in statement:
             seen.append(" ".join(statement.split()))
 
-    sqlalchemy_event.listen(db.engine, "before_cursor_execute", record)
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        through_sqlalchemy[0] = True
+        record(statement)
+
+    def after(*_args: Any) -> None:
+        through_sqlalchemy[0] = False
+
+    def trace(statement: str) -> None:
+        if not through_sqlalchemy[0]:
+            record(statement)
+
+    def checked_out(dbapi_connection: Any, *_args: Any) -> None:
+        dbapi_connection.set_trace_callback(trace)
+        traced.append(dbapi_connection)
+
+    listeners: list[tuple[Any, str, Any]] = [
+        (db.engine, "before_cursor_execute", before), (db.engine, "after_cursor_execute", after),
+        (db.engine, "handle_error", after)]
+    if db.engine.dialect.name == "sqlite":
+        listeners.append((db.engine.pool, "checkout", checked_out))
+    for target, name, listener in listeners:
+        sqlalchemy_event.listen(target, name, listener)
     try:
         yield seen
     finally:
-        sqlalchemy_event.remove(db.engine, "before_cursor_execute", record)
+        for target, name, listener in listeners:
+            sqlalchemy_event.remove(target, name, listener)
+        for dbapi_connection in traced:
+            dbapi_connection.set_trace_callback(None)
 
 
 def the_seat_claim() -> str:
