@@ -32,6 +32,7 @@ An error (the address is registered already, the event or a group was deleted) u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeGuard
 
@@ -181,6 +182,15 @@ class _DriverStatement:
         return tuple(bound[name] if process is None else process(bound[name])
                      for name, process in zip(self.names, self.processors, strict=True))
 
+    def parameters_awaiting(self, values: dict[str, Any],
+                            key: str) -> Callable[[Any], tuple[Any, ...]]:
+        """The parameters ready but for `key`'s value (an id, which needs no conversion),
+        known only once the statement before has run."""
+        ready = self.parameters({**values, key: None})
+        position = self.names.index(key)
+        assert self.processors[position] is None, key
+        return lambda value: (*ready[:position], value, *ready[position + 1:])
+
 
 class _SQLiteSignup:
     def __init__(self, dialect: Dialect) -> None:
@@ -201,8 +211,16 @@ def _on_sqlite(engine: Engine, claim: dict[str, Any], registration: dict[str, An
     statements = _sqlite_statements.get(id(engine.dialect))
     if statements is None:
         statements = _sqlite_statements[id(engine.dialect)] = _SQLiteSignup(engine.dialect)
-    parameters: tuple[Any, ...] = ()
-    statement = ""
+    # Everything but the new registration's id is made ready before the turn: the other
+    # writers wait while it is held, and in it this thread can also wait for the GIL.
+    claim_parameters = statements.claim.parameters(claim)
+    registration_parameters = statements.registration.parameters(registration)
+    preference_parameters = [
+        statements.preference.parameters_awaiting(
+            {"group_id": group_id, "rank": rank}, "registration_id")
+        for rank, group_id in enumerate(groups, start=1)]
+    message_parameters = statements.message.parameters_awaiting(message, "registration_id")
+    statement, parameters = statements.claim.sql, claim_parameters
     # The driver connection is taken from the pool before the turn and given back after it.
     pooled = engine.raw_connection()
     try:
@@ -210,27 +228,21 @@ def _on_sqlite(engine: Engine, claim: dict[str, Any], registration: dict[str, An
             cursor = pooled.cursor()
             cursor.execute("BEGIN IMMEDIATE")  # the engine's connections are in autocommit
             try:
-                statement, parameters = (statements.claim.sql,
-                                         statements.claim.parameters(claim))
                 cursor.execute(statement, parameters)
                 if cursor.rowcount != 1:
                     cursor.execute("ROLLBACK")
                     return None  # nothing written: the empty transaction ends
-                statement = statements.registration.sql
-                parameters = statements.registration.parameters(registration)
+                statement, parameters = (statements.registration.sql,
+                                         registration_parameters)
                 cursor.execute(statement, parameters)
                 registration_id = cursor.lastrowid
                 assert registration_id is not None
-                if groups:
+                if preference_parameters:
                     statement = statements.preference.sql
                     cursor.executemany(statement, [
-                        statements.preference.parameters(
-                            {"registration_id": registration_id, "group_id": group_id,
-                             "rank": rank})
-                        for rank, group_id in enumerate(groups, start=1)])
+                        awaiting(registration_id) for awaiting in preference_parameters])
                 statement = statements.message.sql
-                parameters = statements.message.parameters(
-                    dict(message, registration_id=registration_id))
+                parameters = message_parameters(registration_id)
                 cursor.execute(statement, parameters)
                 cursor.execute("COMMIT")
             except BaseException:

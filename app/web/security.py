@@ -27,6 +27,14 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "form-action 'self'",
     "frame-ancestors 'none'",
 ])
+# Set on every response unless the view set its own.
+_DEFAULT_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Permissions-Policy", "camera=(self), geolocation=(), microphone=()"),
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Load balancers' probes, every few seconds: logged only when they fail.
 _PROBES = frozenset({"/healthz", "/readyz"})
@@ -116,11 +124,11 @@ def register(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
+        # One pass over the response's headers, not one per default (setdefault): this
+        # runs on every response.
+        present = {name.lower() for name, _value in headers.items()}
+        headers.extend([(name, value) for name, value in _DEFAULT_HEADERS
+                        if name.lower() not in present])
         headers["X-Request-ID"] = request_id()
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
