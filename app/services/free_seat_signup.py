@@ -22,8 +22,11 @@ The common case, a seat expected on the event as it was read, is written here in
       SELECT id FROM registration
 
 * SQLite, which has no data-modifying CTEs: the claim, then the inserts, in one IMMEDIATE
-  transaction on a connection of its own, in the writers' queue (app/database.py), without
-  the session's unit of work around each step.
+  transaction on a connection of its own, in the writers' queue (app/database.py). The
+  statements are SQLAlchemy Core's, compiled once, and sent on the driver's cursor with
+  their parameters made ready before the turn (`_DriverStatement`): there a statement costs
+  no round trip, so SQLAlchemy's per-execution bookkeeping was most of the time every other
+  writer waited.
 
 Either way, no id back means that no seat was claimed and nothing was written (the pool is
 full, or the event changed since it was read): the caller decides again the ordinary way.
