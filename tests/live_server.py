@@ -76,7 +76,6 @@ class LiveServer:
             "--bind", f"fd://{listener.fileno()}",  # ...with the test's socket and sizes
             "--workers", str(self.workers),
             "--threads", str(self.threads),
-            "--worker-class", "gthread",
             "--timeout", "120",
             "--graceful-timeout", "10",
             "--no-control-socket",  # its default path is shared by every gunicorn on the host
