@@ -6,8 +6,8 @@ import os
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", min(4, multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# gthread, taking new connections only while a thread is free (app/gunicorn_worker.py).
-worker_class = "app.gunicorn_worker.BalancedThreadWorker"
+# gunicorn's own threaded worker: while one thread waits on the database, another serves.
+worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5

@@ -29,10 +29,8 @@ def register_extensions(app: Flask) -> None:
     from app.database import configure_engine
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
-    from app.services import job_signal
-    from app.web import event_snapshots, page_cache, session_cookie
+    from app.web import page_cache
 
-    session_cookie.init_app(app)
     db.init_app(app)
     register_session_teardown(app)
     with app.app_context():
@@ -43,8 +41,6 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     page_cache.init_app(app)
-    event_snapshots.init_app(app)
-    job_signal.init_app(app)  # with REDIS_URL: wake mail workers after commits that queue mail
     login_manager.login_view = "console.login"
     login_manager.login_message = lazy_gettext("Please sign in to continue.")
     login_manager.session_protection = "strong"

@@ -58,9 +58,6 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "CALENDAR_ORGANIZER": env.get("CALENDAR_ORGANIZER"),
         "CALENDAR_UID_DOMAIN": env.get("CALENDAR_UID_DOMAIN"),
         "REDIS_URL": env.get("REDIS_URL"),
-        # The Redis list that wakes mail workers (app/services/job_signal.py); give each
-        # Tsudoi that shares one Redis its own.
-        "JOB_SIGNAL_KEY": env.get("JOB_SIGNAL_KEY", "tsudoi:outbox:ready"),
         "RATELIMIT_STORAGE_URI": env.get("REDIS_URL") or "memory://",
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -86,9 +83,6 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "PAGE_CACHE_ENTRIES": int(env.get("PAGE_CACHE_ENTRIES", "512")),
         # Served without checking the database for this long after a check (0: always check).
         "PAGE_CACHE_FRESH_SECONDS": float(env.get("PAGE_CACHE_FRESH_SECONDS", "1")),
-        # Events kept per worker for the sign-up form, checked inside every sign-up's
-        # transaction (app/web/event_snapshots.py).
-        "EVENT_SNAPSHOTS_ENABLED": env.get("EVENT_SNAPSHOTS_ENABLED", "1") != "0",
         # Events that ask people to confirm their address: how long the emailed link works.
         "EMAIL_CONFIRMATION_HOURS": int(env.get("EMAIL_CONFIRMATION_HOURS", "24")),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from app.models.enums import (
     EventStatus,
     MessageKind,
     RegistrationStatus,
+    SignupState,
 )
 from app.orm import utcnow
 from app.services import registration as service
@@ -195,15 +196,17 @@ def test_signup_closes_when_the_event_starts_even_before_the_deadline(app):
     event = make_event(starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=2),
                        registration_opens_at=now - timedelta(days=3),
                        registration_closes_at=now + timedelta(hours=1))
-    assert service.registration_state(event, now) is service.RegistrationState.CLOSED
+    assert event.signup_state(now) is SignupState.CLOSED
     with pytest.raises(service.RegistrationClosed):
         service.register(db.session, event.id, signup())
 
 
 def test_registration_states(app):
     now = utcnow()
-    state = service.registration_state
-    states = service.RegistrationState
+    def state(event: Event, now: datetime) -> SignupState:
+        return event.signup_state(now)
+
+    states = SignupState
     event = make_event(capacity=1, now=now)
     assert state(event, now) is states.OPEN
     assert state(event, event.effective_closes_at - timedelta(hours=2)) is states.CLOSING_SOON
@@ -331,12 +334,12 @@ def test_a_seat_taken_between_the_read_and_the_claim_sends_the_person_to_the_wai
         app, monkeypatch):
     """The seats read in the transaction are only a hint; the claim at the end decides.
 
-    The hint is made wrong on purpose (a sign-up that committed between the read and the
+    The hint is made wrong on purpose (as if a sign-up committed between the read and the
     claim); the registration must then be waitlisted, with the waiting-list message only.
     """
     event = make_event(capacity=1)
     service.register(db.session, event.id, signup("first@example.jp"))
-    monkeypatch.setattr(service, "_pools_full", lambda *_args: False)
+    monkeypatch.setattr(Event, "pools_full", lambda *_args: False)
     result = service.register(db.session, event.id, signup("second@example.jp"))
     assert result.status is RegistrationStatus.WAITLISTED
     registration = db.session.get(Registration, result.registration_id)
@@ -351,7 +354,7 @@ def test_a_seat_taken_between_the_read_and_the_claim_of_an_event_without_waitlis
         app, monkeypatch):
     event = make_event(capacity=1, waitlist_enabled=False)
     service.register(db.session, event.id, signup("first@example.jp"))
-    monkeypatch.setattr(service, "_pools_full", lambda *_args: False)
+    monkeypatch.setattr(Event, "pools_full", lambda *_args: False)
     with pytest.raises(service.EventFull):
         service.register(db.session, event.id, signup("second@example.jp"))
     assert messages_for("second@example.jp") == []
@@ -374,66 +377,88 @@ def _change_elsewhere(event_id: int, change: Callable[[Session, Event], None]) -
 
 
 @contextmanager
-def statements_on(table: str) -> Iterator[list[str]]:
-    """The statements sent meanwhile that name `table`, as SQLAlchemy sends them, and on
-    SQLite also those sent on the driver's own cursor (free_seat_signup.py), as SQLite
-    traces them (with their values)."""
+def statements() -> Iterator[list[str]]:
+    """Every statement sent meanwhile, COMMIT and ROLLBACK included, as SQLAlchemy sends them."""
     seen: list[str] = []
-    through_sqlalchemy = [False]
-    traced: list[Any] = []
-
-    def record(statement: str) -> None:
-        if f" {table}" in statement:
-            seen.append(" ".join(statement.split()))
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        through_sqlalchemy[0] = True
-        record(statement)
+        seen.append(" ".join(statement.split()))
 
-    def after(*_args: Any) -> None:
-        through_sqlalchemy[0] = False
+    def commit(_conn: Any) -> None:
+        seen.append("COMMIT")
 
-    def trace(statement: str) -> None:
-        if not through_sqlalchemy[0]:
-            record(statement)
-
-    def checked_out(dbapi_connection: Any, *_args: Any) -> None:
-        dbapi_connection.set_trace_callback(trace)
-        traced.append(dbapi_connection)
-
-    listeners: list[tuple[Any, str, Any]] = [
-        (db.engine, "before_cursor_execute", before), (db.engine, "after_cursor_execute", after),
-        (db.engine, "handle_error", after)]
-    if db.engine.dialect.name == "sqlite":
-        listeners.append((db.engine.pool, "checkout", checked_out))
-    for target, name, listener in listeners:
-        sqlalchemy_event.listen(target, name, listener)
+    listeners: list[tuple[str, Any]] = [("before_cursor_execute", before), ("commit", commit)]
+    for name, listener in listeners:
+        sqlalchemy_event.listen(db.engine, name, listener)
     try:
         yield seen
     finally:
-        for target, name, listener in listeners:
-            sqlalchemy_event.remove(target, name, listener)
-        for dbapi_connection in traced:
-            dbapi_connection.set_trace_callback(None)
+        for name, listener in listeners:
+            sqlalchemy_event.remove(db.engine, name, listener)
 
 
-def the_seat_claim() -> str:
-    """How the one statement that touches the event starts: the seat claim, which checks the
-    event's version (on PostgreSQL inside the sign-up's one statement)."""
-    if db.engine.dialect.name == "postgresql":
-        return "WITH claim AS (UPDATE seat_pools"
-    return "UPDATE seat_pools"
+def _from_the_claim(sent: list[str]) -> list[str]:
+    """The statements from the first claim of a seat to the commit, as verb and table."""
+    first = next(n for n, statement in enumerate(sent) if statement.startswith("UPDATE seat_pools"))
+    last = sent.index("COMMIT", first)
+    return [_verb_and_table(statement) for statement in sent[first:last + 1]]
 
 
-def test_an_unchanged_event_as_read_decides_without_reading_it_again(app):
-    event = make_event(capacity=2)
-    as_read = _read_for_the_form(event)
-    with statements_on("events") as statements:
-        result = service.register(db.session, event.id, signup(), as_read=as_read)
+def _verb_and_table(statement: str) -> str:
+    words = statement.split()
+    if words[0] == "SELECT":
+        return "SELECT " + words[words.index("FROM") + 1]
+    if words[0] in ("INSERT", "DELETE"):
+        return f"{words[0]} {words[2]}"
+    if words[0] == "UPDATE":
+        return f"UPDATE {words[1]}"
+    return statement
+
+
+def test_the_seat_is_claimed_last_so_its_row_is_locked_only_for_the_claim_and_the_commit(app):
+    """Every sign-up for an event claims its seat on the same pool row, which PostgreSQL locks
+    from the claim to the end of the transaction: everything else is written before."""
+    event = make_event(capacity=5)
+    groups = add_groups(event, ["A", "B"])
+    with statements() as sent:
+        result = service.register(db.session, event.id, signup(
+            preferences=[groups[1].id, groups[0].id]))
     assert result.status is RegistrationStatus.CONFIRMED
-    # No read of the event at all: the seat claim itself checks its version.
-    assert [s.split(" SET")[0] for s in statements] == [the_seat_claim()], statements
-    assert "events.updated_at = " in statements[0]
+    assert _from_the_claim(sent) == ["UPDATE seat_pools", "COMMIT"], sent
+    written = " ".join(sent[:len(sent) - 1 - sent[::-1].index("COMMIT")])
+    for table in ("INSERT INTO registrations", "INSERT INTO breakout_preferences",
+                  "INSERT INTO outbox_messages"):
+        assert table in written, sent
+
+
+def test_an_organizers_registration_writes_its_audit_row_before_the_claim(app):
+    from app.services import registrants
+
+    event = make_event(capacity=5)
+    with statements() as sent:
+        registrants.add_registration_by_hand(db.session, None, event.id, signup(),
+                                             source="phone")
+    assert _from_the_claim(sent) == ["UPDATE seat_pools", "COMMIT"], sent
+    assert "INSERT INTO audit_entries" in " ".join(sent)
+
+
+def test_with_no_seat_left_the_place_on_the_waiting_list_is_taken_last(app):
+    """No seat: the pool is locked, claimed once more, and the registration and its message
+    are restated as waitlisted, in the statements before the commit; nothing else."""
+    event = make_event(capacity=1)
+    service.register(db.session, event.id, signup("first@example.jp"))
+    with statements() as sent:
+        result = service.register(db.session, event.id, signup("second@example.jp"))
+    assert result.status is RegistrationStatus.WAITLISTED
+    after_the_claim = _from_the_claim(sent)
+    assert after_the_claim[:4] == [
+        "UPDATE seat_pools", "SELECT seat_pools", "UPDATE seat_pools", "UPDATE events"], sent
+    assert sorted(after_the_claim[4:]) == [
+        "COMMIT", "UPDATE outbox_messages", "UPDATE registrations"], sent
+    assert messages_for("second@example.jp") == [MessageKind.WAITLISTED]
+    registration = db.session.get(Registration, result.registration_id)
+    assert registration is not None and registration.waitlist_seq == 1
+    assert registration.confirmed_at is None
     assert pool_taken(event.id) == 1
 
 
@@ -455,73 +480,48 @@ def _online_only(_session: Session, event: Event) -> None:
     (_close, service.RegistrationClosed),
     (_online_only, service.RegistrationError),
 ])
-def test_an_event_changed_since_the_read_is_decided_on_as_it_is_now(app, change, error):
+def test_an_event_changed_since_the_form_was_read_is_decided_on_as_it_is_now(app, change, error):
     event = make_event(capacity=5)
-    as_read = _read_for_the_form(event)
+    _read_for_the_form(event)  # the form's copy, still in the session
     _change_elsewhere(event.id, change)
     with pytest.raises(error):
-        service.register(db.session, event.id, signup(), as_read=as_read)
+        service.register(db.session, event.id, signup())
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
     assert db.session.execute(select(func.count()).select_from(OutboxMessage)).scalar_one() == 0
 
 
-def test_an_event_edited_since_the_read_is_signed_up_for_once(app):
-    """The claim finds the event changed: everything is undone and decided again."""
-    event = make_event(capacity=5)
-    as_read = _read_for_the_form(event)
-    _change_elsewhere(event.id, lambda _other, target: setattr(target, "title", "新しい題"))
-    with statements_on("seat_pools") as claims:
-        result = service.register(db.session, event.id, signup(), as_read=as_read)
-    assert result.status is RegistrationStatus.CONFIRMED
-    # Refused as changed, then made.
-    assert len([claim for claim in claims if "UPDATE seat_pools" in claim]) == 2, claims
-    assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 1
-    assert messages_for("taro@example.jp") == [MessageKind.CONFIRMATION]
-    assert pool_taken(event.id) == 1
-
-
-def test_an_event_deleted_since_the_read_does_not_exist(app):
+def test_an_event_deleted_since_the_form_was_read_does_not_exist(app):
     event = make_event(capacity=5)
     event_id = event.id
-    as_read = _read_for_the_form(event)
+    _read_for_the_form(event)
     _change_elsewhere(event_id, lambda other, target: other.delete(target))
     with pytest.raises(service.NotFound):
-        service.register(db.session, event_id, signup(), as_read=as_read)
+        service.register(db.session, event_id, signup())
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
 
 
-def test_a_group_removed_since_the_read_cannot_be_chosen(app):
+def test_a_group_removed_since_the_form_was_read_cannot_be_chosen(app):
     event = make_event(capacity=5)
     groups = add_groups(event, ["A", "B"])
     removed = groups[1].id
-    as_read = _read_for_the_form(event)
+    assert len(_read_for_the_form(event).breakout_groups) == 2
     _change_elsewhere(event.id, lambda other, target: other.delete(
         next(group for group in target.breakout_groups if group.id == removed)))
     with pytest.raises(service.RegistrationError) as raised:
-        service.register(db.session, event.id, signup(preferences=[removed]), as_read=as_read)
+        service.register(db.session, event.id, signup(preferences=[removed]))
     assert raised.value.field == "preferences"
     assert db.session.execute(select(func.count()).select_from(Registration)).scalar_one() == 0
 
 
-def test_a_refusal_is_never_decided_on_the_event_as_read(app):
-    """The form was read when the event was full; a seat freed since (which moves no
-    `updated_at`) goes to the next person rather than a "full" answer."""
+def test_a_seat_freed_since_the_form_was_read_full_goes_to_the_next_person(app):
+    """The form was read when the event was full; a seat freed since goes to the next person
+    rather than a "full" answer."""
     event = make_event(capacity=1, waitlist_enabled=False)
     service.register(db.session, event.id, signup("first@example.jp"))
-    as_read = _read_for_the_form(event)
-    assert service.registration_state(as_read, utcnow()) is service.RegistrationState.FULL
+    assert _read_for_the_form(event).signup_state(utcnow()) is SignupState.FULL
     with db.engine.begin() as elsewhere:  # the first person cancels, in another request
         elsewhere.execute(update(SeatPool.__table__)
                           .where(SeatPool.__table__.c.event_id == event.id).values(taken=0))
-    result = service.register(db.session, event.id, signup("second@example.jp"),
-                              as_read=as_read)
+    result = service.register(db.session, event.id, signup("second@example.jp"))
     assert result.status is RegistrationStatus.CONFIRMED
     assert pool_taken(event.id) == 1
-
-
-def test_the_event_as_read_must_be_the_event_signed_up_for(app):
-    event = make_event(capacity=5)
-    other = make_event(capacity=5, status=EventStatus.CANCELLED)
-    as_read = _read_for_the_form(event)
-    with pytest.raises(service.RegistrationClosed):
-        service.register(db.session, other.id, signup(), as_read=as_read)

@@ -17,13 +17,15 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.extensions import db
-from app.services.job_signal import doorbell_for
 from app.services.mailer import ConsoleSender, Sender, SmtpSender, SmtpSettings
 from app.services.outbox import DeliveryReport, RetryPolicy, deliver_pending, run_worker
 from app.services.reminders import queue_due_reminders
 
 group = AppGroup("mail", help="Deliver queued messages and queue reminders.")
 
+# A new registration's confirmation leaves within this many seconds; each look at an idle
+# outbox is one indexed query, so several workers polling this often cost the database little.
+POLL_SECONDS = 2.0
 # How often the loop looks for due reminders; they are due hours ahead, so a minute is ample.
 REMINDER_INTERVAL_SECONDS = 60.0
 
@@ -60,10 +62,9 @@ def _every(seconds: float, action: Callable[[], object]) -> Callable[[], None]:
 @click.option("--loop", is_flag=True, help="Keep running; stop with SIGTERM or Ctrl-C.")
 @click.option("--batch", type=click.IntRange(1, 1000), default=50, show_default=True,
               help="Messages claimed at a time.")
-@click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
-              help="Seconds to wait when nothing is due (with --loop). With REDIS_URL a "
-                   "newly queued message wakes the worker at once; the interval then only "
-                   "paces retries and covers a Redis outage.")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=POLL_SECONDS,
+              show_default=True,
+              help="Seconds between looks at the outbox when nothing is due (with --loop).")
 def send_command(loop: bool, batch: int, interval: float) -> None:
     """Send due messages once, or keep sending with --loop (which also queues reminders)."""
     make_sender = make_sender_factory()
@@ -79,20 +80,14 @@ def send_command(loop: bool, batch: int, interval: float) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    doorbell = doorbell_for(current_app)
     click.echo(f"Mail worker started (backend: {current_app.config['MAIL_BACKEND']}; "
-               + ("woken through Redis, " if doorbell.enabled else "")
-               + f"polling every {interval:g} s).")
-    try:
-        run_worker(
-            db.session, make_sender, stop, policy=policy, batch=batch, poll_seconds=interval,
-            between_batches=_every(REMINDER_INTERVAL_SECONDS,
-                                   lambda: queue_due_reminders(db.session)),
-            on_report=_echo,
-            doorbell=doorbell,
-        )
-    finally:
-        doorbell.close()
+               f"polling every {interval:g} s).")
+    run_worker(
+        db.session, make_sender, stop, policy=policy, batch=batch, poll_seconds=interval,
+        between_batches=_every(REMINDER_INTERVAL_SECONDS,
+                               lambda: queue_due_reminders(db.session)),
+        on_report=_echo,
+    )
     click.echo("Mail worker stopped.")
 
 

@@ -56,6 +56,27 @@ ACTIVE_STATUSES = (
 )
 
 
+class SignupState(StrEnum):
+    """What the public sees about sign-up for an event right now (`Event.signup_state`)."""
+
+    NO_REGISTRATION = "no_registration"
+    NOT_YET_OPEN = "not_yet_open"
+    OPEN = "open"
+    CLOSING_SOON = "closing_soon"
+    LOTTERY_OPEN = "lottery_open"
+    DRAW_PENDING = "draw_pending"
+    WAITLIST_OPEN = "waitlist_open"
+    FULL = "full"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    DRAFT = "draft"
+
+    @property
+    def accepts_signups(self) -> bool:
+        return self in (SignupState.OPEN, SignupState.CLOSING_SOON, SignupState.LOTTERY_OPEN,
+                        SignupState.WAITLIST_OPEN)
+
+
 class OrganizationType(StrEnum):
     MUNICIPALITY = "municipality"
     NATIONAL_GOVERNMENT = "national_government"

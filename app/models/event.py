@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -31,9 +31,18 @@ from app.models.enums import (
     QuestionKind,
     RegistrationMode,
     SessionKind,
+    SignupState,
     db_enum,
 )
 from app.orm import JSONType, utcnow
+
+# How long before sign-up closes the public pages say "closing soon" (CLOSING_SOON_HOURS).
+CLOSING_SOON = timedelta(hours=72)
+
+
+class InvalidTransition(ValueError):
+    """A change of state that the record's present state does not allow (a bug in the
+    caller: services check first and tell the user why)."""
 
 
 class Event(db.Model):  # type: ignore[name-defined]
@@ -161,6 +170,56 @@ class Event(db.Model):  # type: ignore[name-defined]
 
     def pool_for(self, mode: AttendanceMode) -> SeatPool | None:
         return next((pool for pool in self.seat_pools if pool.mode is mode), None)
+
+    def pools_full(self, modes: list[AttendanceMode] | None = None) -> bool:
+        """Every pool of these modes (by default all of the event's) was full when read.
+
+        A hint for pages: a sign-up's seat is decided by the conditional claim alone.
+        """
+        pools = [self.pool_for(mode) for mode in (modes or self.attendance_modes)]
+        return all(pool is not None and pool.capacity is not None and pool.taken >= pool.capacity
+                   for pool in pools)
+
+    def signup_state(self, now: datetime, closing_soon: timedelta = CLOSING_SOON) -> SignupState:
+        """Whether, and how, people can sign up at `now`, as the public pages say it."""
+        if self.status is EventStatus.CANCELLED:
+            return SignupState.CANCELLED
+        if self.status is EventStatus.DRAFT:
+            return SignupState.DRAFT
+        return self.signup_state_once_published(now, closing_soon)
+
+    def signup_state_once_published(
+        self, now: datetime, closing_soon: timedelta = CLOSING_SOON
+    ) -> SignupState:
+        """The sign-up state the event has, or a draft would have, while published."""
+        if not self.registration_required:
+            return SignupState.NO_REGISTRATION
+        if self.registration_opens_at is not None and now < self.registration_opens_at:
+            return SignupState.NOT_YET_OPEN
+        if now >= self.effective_closes_at:
+            return SignupState.CLOSED
+        if self.lottery_open:
+            assert self.lottery_draw_at is not None
+            if now >= self.lottery_draw_at:
+                return SignupState.DRAW_PENDING
+            return SignupState.LOTTERY_OPEN
+        if self.pools_full():
+            return SignupState.WAITLIST_OPEN if self.waitlist_enabled else SignupState.FULL
+        if self.effective_closes_at - now <= closing_soon:
+            return SignupState.CLOSING_SOON
+        return SignupState.OPEN
+
+    def publish(self) -> None:
+        """A draft becomes public; whether it is ready is the service's to check."""
+        if self.status is not EventStatus.DRAFT:
+            raise InvalidTransition(f"{self!r} is {self.status}, not a draft")
+        self.status = EventStatus.PUBLISHED
+
+    def cancel(self) -> None:
+        """The event will not take place; its registrations keep their status (figures)."""
+        if self.status is EventStatus.CANCELLED:
+            raise InvalidTransition(f"{self!r} is cancelled already")
+        self.status = EventStatus.CANCELLED
 
     def __repr__(self) -> str:
         return f"<Event {self.slug}>"

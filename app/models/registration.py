@@ -16,7 +16,7 @@ from app.models.enums import (
     RegistrationStatus,
     db_enum,
 )
-from app.models.event import BreakoutGroup, Event
+from app.models.event import BreakoutGroup, Event, InvalidTransition
 from app.orm import JSONType, utcnow
 
 _ACTIVE_SQL = "status IN ({})".format(", ".join(f"'{status.value}'" for status in ACTIVE_STATUSES))
@@ -83,6 +83,39 @@ class Registration(db.Model):  # type: ignore[name-defined]
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    # Changes of state. Seats are the services' business: each of these is called once the
+    # seat pool has been settled (a seat claimed, handed on or released) in the same
+    # transaction, and the service queues the message that tells the person.
+
+    def confirm(self, now: datetime) -> None:
+        """A seat is theirs: from the waiting list, the lottery, or a sign-up that waited."""
+        if self.status not in (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED,
+                               RegistrationStatus.LOTTERY_PENDING, RegistrationStatus.NOT_DRAWN):
+            raise InvalidTransition(f"{self!r} cannot be confirmed")
+        self.status = RegistrationStatus.CONFIRMED
+        self.confirmed_at = now
+
+    def waitlist(self, seq: int) -> None:
+        """To the waiting list, at place `seq` of the event's queue (the database checks
+        that every waiting registration has one)."""
+        if not self.is_active:
+            raise InvalidTransition(f"{self!r} cannot wait: it is cancelled")
+        self.status = RegistrationStatus.WAITLISTED
+        self.waitlist_seq = seq
+        self.confirmed_at = None
+
+    def not_drawn(self) -> None:
+        """The lottery gave them no seat, and there is no waiting list to join."""
+        if self.status is not RegistrationStatus.LOTTERY_PENDING:
+            raise InvalidTransition(f"{self!r} was not in the lottery")
+        self.status = RegistrationStatus.NOT_DRAWN
+
+    def cancel(self, now: datetime) -> None:
+        if not self.is_active:
+            raise InvalidTransition(f"{self!r} is not active")
+        self.status = RegistrationStatus.CANCELLED
+        self.cancelled_at = now
 
     def __repr__(self) -> str:
         return f"<Registration {self.id} {self.status}>"

@@ -9,15 +9,14 @@ from sqlalchemy import func, select
 
 from app.database import SessionLike
 from app.models import Event, Registration, User
-from app.models.enums import RegistrationMode, RegistrationStatus
+from app.models.enums import RegistrationMode, RegistrationStatus, SignupState
 from app.services.permissions import visible_events
-from app.services.registration import RegistrationState, registration_state
 
 
 @dataclass(frozen=True)
 class EventSummary:
     event: Event
-    state: RegistrationState
+    state: SignupState
     confirmed: int
     waitlisted: int
     lottery_pending: int
@@ -48,7 +47,7 @@ def summaries(session: SessionLike, user: User, now: datetime) -> list[EventSumm
         )
         result.append(EventSummary(
             event=event,
-            state=registration_state(event, now),
+            state=event.signup_state(now),
             confirmed=counts.get((event.id, RegistrationStatus.CONFIRMED), 0),
             waitlisted=counts.get((event.id, RegistrationStatus.WAITLISTED), 0),
             lottery_pending=counts.get((event.id, RegistrationStatus.LOTTERY_PENDING), 0),

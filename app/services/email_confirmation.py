@@ -3,7 +3,7 @@
 For an event with `confirm_email_address` on, a valid sign-up form creates no registration
 and claims no seat: `request_confirmation` stores the validated form as a pending sign-up
 and e-mails a link to the address. Only the link's owner can use it, which proves that the
-address is theirs; `confirm_signup` then runs the ordinary `register()`, so the seat,
+address is theirs; `confirm_signup` then makes the registration as `register()` does, so the seat,
 waiting list or lottery is decided at confirmation, and deletes the pending sign-up in the
 same transaction.
 
@@ -39,14 +39,13 @@ from app.services.errors import DomainError, NotFound
 from app.services.messages import queue_message_to_address
 from app.services.registration import (
     MESSAGES,
-    EventFull,
-    RegistrationClosed,
     RegistrationError,
     RegistrationInput,
-    RegistrationState,
     SignupResult,
-    register,
-    registration_state,
+    add_registration,
+    load_event_for_signup,
+    refusal,
+    send_manage_link_again,
 )
 from app.services.tokens import token_hash
 from app.text import normalize_email
@@ -116,11 +115,9 @@ def input_of(payload: dict[str, Any]) -> RegistrationInput:
 def _check_accepting(event: Event, data: RegistrationInput, now: datetime) -> None:
     """The checks of `register()` that the form's owner can act on now, rather than learn of
     only after following the link."""
-    state = registration_state(event, now)
+    state = event.signup_state(now)
     if not state.accepts_signups:
-        if state is RegistrationState.FULL:
-            raise EventFull(MESSAGES["full"])
-        raise RegistrationClosed(MESSAGES.get(state.value, MESSAGES["not_open"]))
+        raise refusal(state)
     if data.attendance_mode not in event.attendance_modes:
         raise RegistrationError(MESSAGES["mode"], field="attendance_mode")
 
@@ -213,29 +210,39 @@ def find_pending(session: SessionLike, token: str, *, event_id: int | None = Non
 
 def confirm_signup(session: SessionLike, token: str, *, event_id: int | None = None,
                    now: datetime | None = None) -> SignupResult:
-    """Turn the pending sign-up of this link into a registration, with `register()`.
+    """Turn the pending sign-up of this link into a registration, as `register()` would.
 
-    The link is taken (its row deleted) in register()'s own transaction: registration and
-    deletion are committed together, or not at all. A link confirms once, and of two clicks
-    at the same time the later finds it used. When `register()` refuses (the event closed
-    or filled up meanwhile), the pending sign-up stays until it expires, in case a place
-    opens again.
+    The link is taken (its row deleted) in the registration's own transaction: registration
+    and deletion are committed together, or not at all. A link confirms once, and of two
+    clicks at the same time the later finds it used. When the sign-up is refused (the event
+    closed or filled up meanwhile), the pending sign-up stays until it expires, in case a
+    place opens again.
     """
     now = now or utcnow()
     pending = find_pending(session, token, event_id=event_id, now=now)
     pending_id, hashed, target_event = pending.id, pending.token_hash, pending.event_id
     data = input_of(pending.payload)
+    try:
+        with write_transaction(session):
+            _take_link(session, pending_id, hashed, now)
+            event = load_event_for_signup(session, target_event)
+            return add_registration(session, event, data, now)
+    except IntegrityError:
+        # The address was registered by another request between our look and our insert.
+        with write_transaction(session):
+            _take_link(session, pending_id, hashed, now)
+            return send_manage_link_again(session, target_event, data.email)
 
-    def take_link(inner: SessionLike) -> None:
-        deleted = inner.execute(
-            delete(PendingSignup).where(
-                PendingSignup.id == pending_id, PendingSignup.token_hash == hashed,
-                PendingSignup.expires_at > now,
-            ).execution_options(synchronize_session=False))
-        if deleted.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConfirmationLinkInvalid(INVALID)
 
-    return register(session, target_event, data, now=now, also=take_link)
+def _take_link(session: SessionLike, pending_id: int, hashed: str, now: datetime) -> None:
+    """Delete the pending sign-up if the link is still its own and valid; else refuse."""
+    deleted = session.execute(
+        delete(PendingSignup).where(
+            PendingSignup.id == pending_id, PendingSignup.token_hash == hashed,
+            PendingSignup.expires_at > now,
+        ).execution_options(synchronize_session=False))
+    if deleted.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConfirmationLinkInvalid(INVALID)
 
 
 # --- Counting and purging -------------------------------------------------------------------

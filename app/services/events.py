@@ -16,7 +16,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote_plus
 
 from flask_babel import gettext as _
@@ -54,6 +54,7 @@ from app.models.enums import (
     RegistrationMode,
     RegistrationStatus,
     SessionKind,
+    SignupState,
     UserRole,
 )
 from app.orm import utcnow
@@ -64,12 +65,10 @@ from app.services.invitations import bump_calendar_sequence
 from app.services.messages import queue_message
 from app.services.permissions import PermissionDenied, load_event
 from app.services.registration import (
-    RegistrationState,
-    _claim_seat,
-    _lock_pool,
-    _release_seat,
+    claim_seat,
+    lock_pool,
     promote_from_waitlist,
-    registration_state,
+    release_seat,
 )
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -260,22 +259,11 @@ def map_url(address: str) -> str:
     return "https://www.google.com/maps/search/?api=1&query=" + quote_plus(address)
 
 
-class _AsPublished:
-    """An event seen as if published, so a draft's preview shows its future sign-up state."""
-
-    status = EventStatus.PUBLISHED
-
-    def __init__(self, event: Event) -> None:
-        self._event = event
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._event, name)
-
-
-def preview_state(event: Event, now: datetime) -> RegistrationState:
+def preview_state(event: Event, now: datetime) -> SignupState:
+    """The sign-up state a draft will have once published (its preview shows it)."""
     if event.status is EventStatus.DRAFT:
-        return registration_state(cast(Event, _AsPublished(event)), now)
-    return registration_state(event, now)
+        return event.signup_state_once_published(now)
+    return event.signup_state(now)
 
 
 def publication_problems(event: Event, now: datetime) -> list[Any]:
@@ -575,7 +563,7 @@ def publish_event(session: SessionLike, actor: User, event_id: int, *,
         problems = publication_problems(event, now)
         if problems:
             raise EventError(problems[0])
-        event.status = EventStatus.PUBLISHED
+        event.publish()
         record(session, actor, "event.publish", event, event_id=event.id)
     return event
 
@@ -595,7 +583,7 @@ def cancel_event(session: SessionLike, actor: User, event_id: int, reason: str) 
         event = _event_for_change(session, actor, event_id, cancelled_ok=True)
         if event.status is EventStatus.CANCELLED:
             raise EventError(_l("This event has already been cancelled."))
-        event.status = EventStatus.CANCELLED
+        event.cancel()
         notified = notify_registrants(session, event, MessageKind.EVENT_CANCELLED, reason=reason)
         record(session, actor, "event.cancel", event, event_id=event.id,
                details={"reason": reason, "notified": notified})
@@ -705,10 +693,10 @@ def _fill_free_seats(session: SessionLike, event: Event, mode: AttendanceMode,
                      now: datetime) -> list[Registration]:
     """Promote people waiting, in order, while the pool has seats; call with the pool locked."""
     promoted = []
-    while _claim_seat(session, event.id, mode):
+    while claim_seat(session, event.id, mode):
         registration = promote_from_waitlist(session, event.id, mode, now)
         if registration is None:
-            _release_seat(session, event.id, mode)
+            release_seat(session, event.id, mode)
             break
         promoted.append(registration)
     return promoted
@@ -749,7 +737,7 @@ def update_registration_settings(
             pool = event.pool_for(mode)
             assert pool is not None  # every offered mode has a pool (_sync_pools)
             capacity = data.capacities.get(mode)
-            _lock_pool(session, event.id, mode)
+            lock_pool(session, event.id, mode)
             session.refresh(pool)
             if capacity is not None and capacity < pool.taken:
                 raise EventError(_l("%(taken)d places are already confirmed: the capacity "

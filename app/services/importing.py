@@ -52,18 +52,17 @@ from app.models.enums import (
 from app.orm import utcnow
 from app.services.audit import record
 from app.services.errors import DomainError, NotFound
-from app.services.messages import queue_message
 from app.services.registrants import (
     PersonInput,
-    build_registration,
     load_event_for_change,
     person_errors,
 )
 from app.services.registration import (
+    AddedByOrganizer,
+    AddressTaken,
     EventFull,
     RegistrationInput,
-    _signup_message,
-    place_registration,
+    add_registration,
 )
 from app.text import normalize_email, normalize_spaces
 
@@ -797,25 +796,16 @@ def accept_import(
                     "Rows that can be imported: %(count)d now, %(expected)d in the preview. "
                     "Registrations changed meanwhile; please check the preview again.",
                     count=len(valid), expected=expected))
-            registrations = []
+            statuses = []
+            by = AddedByOrganizer(actor, "registration.import", details={"import": batch.id},
+                                  notify=notify)
             for line, data in valid:
                 try:
-                    status, seq = place_registration(session, event, data.attendance_mode,
-                                                     lottery=event.lottery_open)
+                    statuses.append(add_registration(session, event, data, now, by).status)
                 except EventFull as error:
                     raise ImportConflict(_l("Row %(line)d: %(message)s Nothing was imported.",
                                             line=line, message=error.message)) from error
-                registration = build_registration(event, data, status, seq, now)
-                session.add(registration)
-                registrations.append(registration)
-            session.flush()
-            for registration in registrations:
-                if notify:
-                    queue_message(session, _signup_message(registration.status), registration)
-                record(session, actor, "registration.import", registration, event_id=event_id,
-                       details={"import": batch.id, "status": registration.status.value})
-            counts = {status: sum(1 for r in registrations if r.status is status)
-                      for status in RegistrationStatus}
+            counts = {status: statuses.count(status) for status in RegistrationStatus}
             outcome = ImportOutcome(
                 confirmed=counts[RegistrationStatus.CONFIRMED],
                 waitlisted=counts[RegistrationStatus.WAITLISTED],
@@ -826,7 +816,7 @@ def accept_import(
                 "imported": outcome.imported, "skipped": outcome.skipped, "notified": notify,
                 "encoding": batch.encoding})
             session.delete(batch)
-    except IntegrityError as error:
+    except (AddressTaken, IntegrityError) as error:
         # A participant signed up with one of the file's addresses after our check.
         raise ImportConflict(_l("Someone registered with an address of the file meanwhile. "
                                 "Nothing was imported; please check the preview again.")) from error

@@ -23,7 +23,7 @@ from app.models.enums import MessageKind, RegistrationMode, RegistrationStatus
 from app.orm import utcnow
 from app.services.errors import DomainError
 from app.services.messages import queue_message
-from app.services.registration import _claim_seat, _next_waitlist_seq
+from app.services.registration import claim_seat, next_waitlist_seq
 
 ALGORITHM = "tiered-shuffle-v1"
 
@@ -101,21 +101,16 @@ def draw(
         counts = {"won": 0, "waitlisted": 0, "not_drawn": 0}
         for registration_id in order:
             registration = by_id[registration_id]
-            if _claim_seat(session, event_id, registration.attendance_mode):
-                registration.status = RegistrationStatus.CONFIRMED
-                registration.confirmed_at = now
+            if claim_seat(session, event_id, registration.attendance_mode):
+                registration.confirm(now)
                 counts["won"] += 1
                 queue_message(session, MessageKind.LOTTERY_WON, registration)
                 continue
             if event.waitlist_enabled:
-                # Take the number before changing the status: autoflush must not see one
-                # without the other (the database checks that every waiter has a number).
-                seq = _next_waitlist_seq(session, event_id)
-                registration.status = RegistrationStatus.WAITLISTED
-                registration.waitlist_seq = seq
+                registration.waitlist(next_waitlist_seq(session, event_id))
                 counts["waitlisted"] += 1
             else:
-                registration.status = RegistrationStatus.NOT_DRAWN
+                registration.not_drawn()
                 counts["not_drawn"] += 1
             queue_message(
                 session,

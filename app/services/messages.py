@@ -20,7 +20,7 @@ from typing import Any, cast
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import SessionLike
@@ -28,7 +28,6 @@ from app.models import Event, OutboxMessage, Registration
 from app.models.enums import MessageKind, OutboxStatus, RegistrationStatus
 from app.orm import utcnow
 from app.services.invitations import InvitationHistory, invitation_attachment
-from app.services.job_signal import note_queued
 from app.services.tokens import manage_token
 
 log = logging.getLogger(__name__)
@@ -116,47 +115,46 @@ def queue_message(
 
 
 # --------------------------------------------------------------------------- #
-# A sign-up's first message: queued now, rendered by the mail worker
+# A registration's first message: queued now, rendered by the mail worker
 # --------------------------------------------------------------------------- #
 
 _UNRENDERED = "unrendered"  # the payload key of a row still to be rendered
-_INSERT_MESSAGE = insert(OutboxMessage.__table__)  # built once: a sign-up's hot path
 
 
-def queue_signup_message(
-    session: SessionLike, kind: MessageKind, *, registration_id: int, event_id: int,
-    recipient: str, language: str, status: RegistrationStatus, confirmed_at: datetime | None,
-) -> None:
-    """The first message of a registration just inserted, to be rendered later.
+def signup_message_kind(status: RegistrationStatus) -> MessageKind:
+    """The first message of a registration with this status."""
+    return {
+        RegistrationStatus.CONFIRMED: MessageKind.CONFIRMATION,
+        RegistrationStatus.WAITLISTED: MessageKind.WAITLISTED,
+        RegistrationStatus.LOTTERY_PENDING: MessageKind.LOTTERY_ENTERED,
+    }[status]
+
+
+def queue_signup_message(session: SessionLike, registration: Registration) -> OutboxMessage:
+    """The first message of a registration just written (flushed: it has its id), to be
+    rendered by the mail worker.
 
     The row records what the text depends on and may have changed by the time it is
     rendered: the status and the moment the seat was confirmed.
     """
-    session.connection().execute(_INSERT_MESSAGE, dict(
-        signup_message_row(kind, event_id=event_id, recipient=recipient, language=language,
-                           status=status, confirmed_at=confirmed_at),
-        registration_id=registration_id,
-    ))
-    note_queued(session)  # the commit rings the mail workers
+    message = OutboxMessage(
+        event_id=registration.event_id, registration_id=registration.id,
+        recipient=registration.email, language=registration.language, subject="",
+        body_text="")
+    restate_signup_message(message, registration)
+    session.add(message)
+    return message
 
 
-def signup_message_row(
-    kind: MessageKind, *, event_id: int, recipient: str, language: str,
-    status: RegistrationStatus, confirmed_at: datetime | None,
-) -> dict[str, Any]:
-    """The outbox row of a sign-up's first message, but for its registration's id."""
-    return dict(
-        kind=kind,
-        event_id=event_id,
-        recipient=recipient,
-        language=language,
-        subject="",
-        body_text="",
-        payload={
-            "status": status.value,
-            _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
-        },
-    )
+def restate_signup_message(message: OutboxMessage, registration: Registration) -> None:
+    """The unrendered first message as of the registration's status now (a sign-up that
+    found no seat and waits instead)."""
+    confirmed_at = registration.confirmed_at
+    message.kind = signup_message_kind(registration.status)
+    message.payload = {
+        "status": registration.status.value,
+        _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
+    }
 
 
 class _AsQueued:

@@ -56,7 +56,6 @@ from app.models.enums import OutboxStatus
 from app.orm import utcnow
 from app.services.audit import record
 from app.services.errors import DomainError, NotFound
-from app.services.job_signal import Doorbell
 from app.services.mailer import DeliveryError, Outgoing, Sender
 from app.services.messages import render_queued
 
@@ -304,24 +303,17 @@ def run_worker(
     *,
     policy: RetryPolicy,
     batch: int = 50,
-    poll_seconds: float = 5.0,
+    poll_seconds: float = 2.0,
     between_batches: Callable[[], None] | None = None,
     on_report: Callable[[DeliveryReport], None] | None = None,
-    doorbell: Doorbell | None = None,
 ) -> None:
     """Deliver until `stop` is set; a full batch is followed at once by the next one.
 
     `between_batches` runs before each batch (the CLI queues due reminders there). A
-    database outage is logged and waited out, never fatal. With a `doorbell`
-    (app/services/job_signal.py), an idle worker wakes as soon as a message is queued;
-    `poll_seconds` stays the longest wait, for retries that fall due and for missed rings.
+    database outage is logged and waited out, never fatal. An idle worker looks again
+    every `poll_seconds`: the outbox table is the queue, so a message committed meanwhile
+    is found on the next look, whichever process wrote it.
     """
-
-    def idle() -> None:
-        if doorbell is None:
-            stop.wait(poll_seconds)
-        else:
-            doorbell.wait(poll_seconds, stop)
 
     while not stop.is_set():
         try:
@@ -341,7 +333,7 @@ def run_worker(
             # sign-ups does not knock on a server that just turned the worker away.
             stop.wait(poll_seconds)
         elif report.claimed < batch:
-            idle()
+            stop.wait(poll_seconds)
 
 
 # --------------------------------------------------------------------------- #

@@ -39,18 +39,16 @@ from app.services.audit import record
 from app.services.errors import DomainError, NotFound
 from app.services.messages import queue_message
 from app.services.registration import (
+    AddedByOrganizer,
+    AddressTaken,
     RegistrationInput,
-    _apply_preferences,
-    _claim_seat,
-    _lock_pool,
-    _next_waitlist_seq,
-    _signup_message,
+    add_registration,
     cancel_in_transaction,
+    claim_seat,
     hand_on_seat,
-    place_registration,
-    registration_values,
+    lock_pool,
+    next_waitlist_seq,
 )
-from app.services.tokens import manage_token, new_manage_key
 from app.text import furigana_key, is_kana, normalize_email, normalize_furigana, normalize_spaces
 
 MESSAGES = {
@@ -452,16 +450,13 @@ def move_to_waitlist(
     now = now or utcnow()
     with write_transaction(session):
         registration = _load_for_update(session, registration_id)
-        _lock_pool(session, registration.event_id, registration.attendance_mode)
+        lock_pool(session, registration.event_id, registration.attendance_mode)
         session.refresh(registration, with_for_update=True)
         if registration.status is not RegistrationStatus.CONFIRMED:
             raise RegistrantConflict(MESSAGES["not_confirmed"])
         promoted = hand_on_seat(session, registration.event_id, registration.attendance_mode,
                                 now)
-        seq = _next_waitlist_seq(session, registration.event_id)  # before the status: autoflush
-        registration.status = RegistrationStatus.WAITLISTED
-        registration.waitlist_seq = seq
-        registration.confirmed_at = None
+        registration.waitlist(next_waitlist_seq(session, registration.event_id))
         queue_message(session, MessageKind.WAITLISTED, registration)
         record(session, actor, "registration.move_to_waitlist", registration,
                event_id=registration.event_id,
@@ -486,13 +481,13 @@ def confirm_from_waitlist(
     with write_transaction(session):
         registration = _load_for_update(session, registration_id)
         event_id, mode = registration.event_id, registration.attendance_mode
-        _lock_pool(session, event_id, mode)
+        lock_pool(session, event_id, mode)
         session.refresh(registration, with_for_update=True)
         previous = registration.status
         if previous not in (RegistrationStatus.WAITLISTED, RegistrationStatus.NOT_DRAWN):
             raise RegistrantConflict(MESSAGES["not_waiting"])
         raised = False
-        if not _claim_seat(session, event_id, mode):
+        if not claim_seat(session, event_id, mode):
             pool = session.execute(
                 select(SeatPool).where(SeatPool.event_id == event_id, SeatPool.mode == mode)
             ).scalar_one_or_none()
@@ -513,32 +508,11 @@ def confirm_from_waitlist(
                    details={"mode": mode.value, "from": capacity, "to": capacity + 1,
                             "for_registration": registration.id})
             raised = True
-        registration.status = RegistrationStatus.CONFIRMED
-        registration.confirmed_at = now
+        registration.confirm(now)
         queue_message(session, MessageKind.PROMOTED, registration)
         record(session, actor, "registration.confirm", registration, event_id=event_id,
                details={"from": previous.value, "over_capacity": raised})
     return raised
-
-
-def build_registration(
-    event: Event,
-    data: RegistrationInput,
-    status: RegistrationStatus,
-    waitlist_seq: int | None,
-    now: datetime,
-) -> Registration:
-    """A new registration with its values folded as the sign-up form's are."""
-    manage_key = new_manage_key()
-    # Consent (consented_at = now) was given by the person to the organizer (phone, paper,
-    # at the door), who records it.
-    return Registration(
-        event=event,
-        status=status,
-        waitlist_seq=waitlist_seq,
-        confirmed_at=now if status is RegistrationStatus.CONFIRMED else None,
-        **registration_values(data, manage_key, manage_token(manage_key), now),
-    )
 
 
 def load_event_for_change(session: SessionLike, event_id: int) -> Event:
@@ -578,28 +552,19 @@ def add_registration_by_hand(
     if source not in SOURCES:
         raise RegistrantError(_l("Please choose how the registration reached you."),
                               field="source")
-    email_normalized = normalize_email(data.email)
+    by = AddedByOrganizer(actor, "registration.add_by_hand", details={"source": source},
+                          note=note, notify=notify)
     try:
         with write_transaction(session):
             event = load_event_for_change(session, event_id)
             if data.attendance_mode not in event.attendance_modes:
                 raise RegistrantError(MESSAGES["mode"], field="attendance_mode")
-            if _email_taken(session, event_id, email_normalized):
-                raise RegistrantConflict(MESSAGES["email_taken"], field="email")
-            status, seq = place_registration(session, event, data.attendance_mode,
-                                             lottery=event.lottery_open)
-            registration = build_registration(event, data, status, seq, now)
-            _apply_preferences(registration, event, data.preferences)
-            session.add(registration)
-            session.flush()
-            if notify:
-                queue_message(session, _signup_message(status), registration)
-            entry = record(session, actor, "registration.add_by_hand", registration,
-                           event_id=event_id, details={"source": source, "status": status.value,
-                                                       "notified": notify})
-            entry.summary = note.strip()[:500]
-    except IntegrityError as error:
+            result = add_registration(session, event, data, now, by)
+    except (AddressTaken, IntegrityError) as error:
+        # IntegrityError: someone signed up with the address between our look and our insert.
         raise RegistrantConflict(MESSAGES["email_taken"], field="email") from error
+    registration = session.get(Registration, result.registration_id)
+    assert registration is not None
     return registration
 
 

@@ -12,7 +12,6 @@ from app.extensions import db
 from app.models import Event
 from app.orm import utcnow
 from app.services import catalog, events, permissions, statistics
-from app.services.registration import registration_state
 from app.web.api import bp
 from app.web.api.access import EVENT, READ, WRITE, api_user, documents, load_event
 from app.web.api.paging import (
@@ -42,7 +41,7 @@ class Shown:
     def __init__(self, event: Event, now: datetime) -> None:
         self._event = event
         closing_soon = timedelta(hours=current_app.config["CLOSING_SOON_HOURS"])
-        self.registration_state = registration_state(event, now, closing_soon).value
+        self.registration_state = event.signup_state(now, closing_soon).value
         self.page_url = url_for("public.event_detail", slug=event.slug, _external=True)
 
     def __getattr__(self, name: str) -> Any:

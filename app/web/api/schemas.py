@@ -26,11 +26,11 @@ from app.models.enums import (
     RegistrationMode,
     RegistrationStatus,
     SessionKind,
+    SignupState,
 )
 from app.services import exports, registrants
 from app.services.breakouts import ATTRIBUTES, MAX_PENALTY
 from app.services.checkin import Outcome
-from app.services.registration import RegistrationState
 from app.web.api.fields import (
     MAX_ID,
     Boolean,
@@ -110,7 +110,7 @@ class PageArgsSchema(ApiSchema):
 
 # --- Events ---------------------------------------------------------------------------------
 
-_STATES = [state.value for state in RegistrationState]
+_STATES = [state.value for state in SignupState]
 
 
 class PublicEventSchema(ApiSchema):

@@ -25,7 +25,6 @@ from app.orm import utcnow
 from app.services import email_confirmation, permissions
 from app.services import events as service
 from app.services.errors import DomainError, NotFound
-from app.services.registration import registration_state
 from app.web.console import bp
 from app.web.console.access import event_or_abort, signed_in_user
 from app.web.console.event_forms import (
@@ -129,7 +128,7 @@ def event_overview(event_id: int) -> ResponseReturnValue:
     now = utcnow()
     return _page(
         "overview.html", event,
-        state=registration_state(event, now),
+        state=event.signup_state(now),
         figures=service.event_figures(db.session, event),
         problems=service.publication_problems(event, now)
         if event.status is EventStatus.DRAFT else [],

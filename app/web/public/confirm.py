@@ -24,7 +24,7 @@ from app.models import Event
 from app.orm import utcnow
 from app.services import email_confirmation as service
 from app.services.errors import DomainError, NotFound
-from app.services.registration import RegistrationInput, get_event, registration_state
+from app.services.registration import RegistrationInput, get_event
 from app.web.public import bp
 from app.web.public.forms import MODE_LABELS
 
@@ -83,14 +83,14 @@ def confirm_email(slug: str, token: str) -> ResponseReturnValue:
     }
     # A failed CSRF check never gets here: CSRFProtect answers 400 before the view runs.
     if not form.validate_on_submit():
-        return _page(state=registration_state(event, now), **context)
+        return _page(state=event.signup_state(now), **context)
     try:
         result = service.confirm_signup(db.session, token, event_id=event.id, now=now)
     except (service.ConfirmationLinkInvalid, service.ConfirmationLinkExpired) as error:
         return _dead_link(event, error)
     except DomainError as error:
         # Closed or full since the form was sent: the link stays valid until it expires.
-        return _page(409, state=registration_state(event, utcnow()), error=error.message,
+        return _page(409, state=event.signup_state(utcnow()), error=error.message,
                      **context)
     if result.manage_token is None:  # registered before: the link to it went by e-mail
         return _private(Response(render_template("public/check_email.html", event=event)))

@@ -8,7 +8,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -22,19 +21,11 @@ from app import geo
 from app.extensions import db, limiter
 from app.i18n import current_language
 from app.models import Event
-from app.models.enums import AttendanceMode, OrganizationType, RegistrationStatus
+from app.models.enums import AttendanceMode, OrganizationType
 from app.orm import utcnow
 from app.services import catalog
 from app.services.errors import DomainError, NotFound
-from app.services.registration import (
-    KeptEventOutdated,
-    RegistrationInput,
-    event_for_signup_form,
-    get_event,
-    register,
-    registration_state,
-)
-from app.web.event_snapshots import EventSnapshots, event_snapshots
+from app.services.registration import RegistrationInput, get_event, register
 from app.web.page_cache import CachedPage, page_cache
 from app.web.public import bp
 from app.web.public.confirm import ask_to_confirm
@@ -64,7 +55,7 @@ def index() -> ResponseReturnValue:
     filters = catalog.EventFilters.from_args(request.args)
     now = utcnow()
     events = catalog.upcoming_events(db.session, filters, now)
-    states = {event.id: registration_state(event, now, _closing_soon()) for event in events}
+    states = {event.id: event.signup_state(now, _closing_soon()) for event in events}
     return render_template(
         "public/index.html", events=events, states=states, filters=filters,
         months=catalog.month_choices(now),
@@ -88,7 +79,7 @@ def event_detail(slug: str) -> ResponseReturnValue:
     event = catalog.event_for_page(db.session, slug)
     if event is None:
         abort(404)
-    state = registration_state(event, now, _closing_soon())
+    state = event.signup_state(now, _closing_soon())
     html = render_template("public/event.html", event=event, state=state)
     if cacheable:
         valid_until = catalog.page_valid_until(event, now, _closing_soon())
@@ -99,14 +90,10 @@ def event_detail(slug: str) -> ResponseReturnValue:
 @bp.route("/events/<slug>/register", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["SIGNUP_RATE_LIMIT"], methods=["POST"])
 def signup(slug: str) -> ResponseReturnValue:
-    if request.method == "POST" and (snapshots := event_snapshots()) is not None:
-        answer = _signup_with_kept_event(snapshots, slug)
-        if answer is not None:
-            return answer
     event = _load_event(slug)
     language = current_language()
     now = utcnow()
-    state = registration_state(event, now, _closing_soon())
+    state = event.signup_state(now, _closing_soon())
     form = signup_form_class(event, language)()
     prepare_choices(form, event, language)
     if not state.accepts_signups:
@@ -125,14 +112,14 @@ def signup(slug: str) -> ResponseReturnValue:
             try:
                 if event.confirm_email_address:  # double opt-in: app/web/public/confirm.py
                     return ask_to_confirm(event, data, now)
-                result = register(db.session, event.id, data, now=now, as_read=event)
+                result = register(db.session, event.id, data, now=now)
             except DomainError as error:
                 target = getattr(form, error.field or "", None)
                 if target is not None:
                     target.errors = [*target.errors, error.message]
                     return render_template("public/signup.html", event=event, state=state,
                                            form=form), 422
-                state = registration_state(event, utcnow(), _closing_soon())
+                state = event.signup_state(utcnow(), _closing_soon())
                 return render_template("public/signup.html", event=event, state=state,
                                        form=form, error=error.message), 409
             if result.manage_token is None:
@@ -141,51 +128,6 @@ def signup(slug: str) -> ResponseReturnValue:
             return redirect(url_for("participant.manage", token=result.manage_token, new=1))
         return render_template("public/signup.html", event=event, state=state, form=form), 422
     return render_template("public/signup.html", event=event, state=state, form=form)
-
-
-def _signup_with_kept_event(snapshots: EventSnapshots, slug: str) -> ResponseReturnValue | None:
-    """A rush's common case, a valid form for an open event, answered from the event as this
-    worker kept it (app/web/event_snapshots.py). None for anything else (an invalid form, a
-    refusal, double opt-in, an event changed since): the caller reads the event afresh and
-    answers from that, as if this had not been tried; nothing was written meanwhile."""
-    event = snapshots.get(slug)
-    if event is None:
-        event = event_for_signup_form(db.session.session_factory, slug)
-        if event is None:
-            return None
-        snapshots.put(slug, event)
-    language = current_language()
-    now = utcnow()
-    if (event.confirm_email_address
-            or not registration_state(event, now, _closing_soon()).accepts_signups):
-        return None
-    # CSRFProtect checked the token before the view ran, and this form is never shown (any
-    # other answer comes from the fresh read): it needs no new token signed for it.
-    form = signup_form_class(event, language)(meta={"csrf": not g.get("csrf_valid", False)})
-    prepare_choices(form, event, language)
-    if form.refresh_municipalities.data:
-        return None
-    valid = form.validate()
-    if not (validate_distinct_preferences(form) and valid):
-        return None
-    data = _registration_input(form, event, language)
-    try:
-        result = register(db.session, event.id, data, now=now, as_read=event, as_read_kept=True)
-    except (KeptEventOutdated, DomainError):
-        # Changed, or refused (full, most likely: the kept seat counts are old). The fresh
-        # read explains why, and the next sign-up keeps a fresh copy, which can tell "full"
-        # without a write transaction.
-        snapshots.forget(slug, event)
-        return None
-    pool = event.pool_for(data.attendance_mode)
-    if result.status is RegistrationStatus.WAITLISTED and pool is not None and pool.seats_left != 0:
-        # The kept copy still showed a seat. A fresh one, full, sends the next sign-ups
-        # straight to the waiting list instead of trying for a seat first.
-        snapshots.forget(slug, event)
-    if result.manage_token is None:  # registered before: the link to it went by e-mail
-        return render_template("public/check_email.html", event=_load_event(slug),
-                               email=form.email.data)
-    return redirect(url_for("participant.manage", token=result.manage_token, new=1))
 
 
 def _registration_input(form: SignupFormBase, event: Event, language: str) -> RegistrationInput:
