@@ -392,14 +392,14 @@ def test_cancellation_while_a_signup_joins_the_waiting_list_promotes_it(
         register(db.session, event_id, signup_input(n))
     holder = snapshot(event_id).with_status(CONFIRMED)[0]
     deciding, cancelled = threading.Event(), threading.Event()
-    next_seq = service._next_waitlist_seq
+    next_seq = service.next_waitlist_seq
 
     def slow_next_seq(session: Session, event_id: int) -> int:
         deciding.set()  # the seat claim has failed: the sign-up is going to wait
         cancelled.wait(timeout=2)  # on SQLite the cancellation cannot run now: go on
         return next_seq(session, event_id)
 
-    monkeypatch.setattr(service, "_next_waitlist_seq", slow_next_seq)
+    monkeypatch.setattr(service, "next_waitlist_seq", slow_next_seq)
 
     def newcomer() -> RegistrationStatus:
         with app.app_context():

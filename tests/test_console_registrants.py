@@ -524,7 +524,9 @@ def test_accept_is_all_or_nothing_when_anything_fails_midway(client, app, monkey
     rows = [[f"人 {i}", "ひと", f"p{i}@example.jp", "台東区", "東京都", "台東区"]
             for i in range(5)]
     token = console.import_through_mapping(csv_bytes(rows))
-    original = importing.queue_message
+    from app.services import registration
+
+    original = registration.queue_signup_message
     calls = []
 
     def failing_queue(*args, **kwargs):
@@ -533,7 +535,7 @@ def test_accept_is_all_or_nothing_when_anything_fails_midway(client, app, monkey
             raise RuntimeError("mail template broke")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(importing, "queue_message", failing_queue)
+    monkeypatch.setattr(registration, "queue_signup_message", failing_queue)
     with pytest.raises(RuntimeError):
         importing.accept_import(db.session, console.user, event.id, token, notify=True)
     assert len(calls) == 3

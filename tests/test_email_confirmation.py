@@ -460,14 +460,15 @@ def test_a_link_taken_during_the_registration_rolls_it_back(
     """The other click won between reading the link and committing: nothing is kept."""
     event = confirming_event(capacity=5)
     make_pending(event)
-    real_register = service.register
+    real_find_pending = service.find_pending
 
-    def other_click_first(*args: Any, **kwargs: Any) -> Any:
+    def other_click_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        pending = real_find_pending(*args, **kwargs)
         with db.engine.begin() as connection:
             connection.execute(PendingSignup.__table__.delete())
-        return real_register(*args, **kwargs)
+        return pending
 
-    monkeypatch.setattr(service, "register", other_click_first)
+    monkeypatch.setattr(service, "find_pending", other_click_meanwhile)
     with app.test_request_context(), pytest.raises(service.ConfirmationLinkInvalid):
         service.confirm_signup(db.session, "t" * 43)
     db.session.rollback()
@@ -475,19 +476,9 @@ def test_a_link_taken_during_the_registration_rolls_it_back(
     assert count(OutboxMessage) == 0
 
 
-def test_only_the_commit_that_registers_uses_the_link(
-        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A commit that only ends a read (as register() might do first) leaves the link alone."""
+def test_a_link_refused_for_a_full_event_confirms_once_a_seat_opens(app: Flask) -> None:
     event = confirming_event(capacity=0, waitlist_enabled=False)
     make_pending(event)
-    real_register = service.register
-
-    def read_first(session: Any, *args: Any, **kwargs: Any) -> Any:
-        session.execute(select(Event)).all()
-        session.commit()
-        return real_register(session, *args, **kwargs)
-
-    monkeypatch.setattr(service, "register", read_first)
     with app.test_request_context(), pytest.raises(EventFull):
         service.confirm_signup(db.session, "t" * 43)
     assert len(pending_signups()) == 1

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import LotteryDraw, OutboxMessage, Registration
-from app.models.enums import MessageKind, RegistrationStatus
+from app.models.enums import MessageKind, RegistrationStatus, SignupState
 from app.orm import utcnow
 from app.services import lottery
 from app.services import registration as service
@@ -122,7 +122,7 @@ def test_entries_close_at_the_draw_date_and_first_come_follows_the_draw(app):
     event = make_lottery_event(capacity=2)
     enter(event, 1)
     draw_time = after_draw_date(event)
-    assert service.registration_state(event, draw_time) is service.RegistrationState.DRAW_PENDING
+    assert event.signup_state(draw_time) is SignupState.DRAW_PENDING
     with pytest.raises(service.RegistrationClosed):
         service.register(db.session, event.id, signup("late@example.jp"), now=draw_time)
     lottery.draw(db.session, event.id, seed="x", now=draw_time)

@@ -785,7 +785,7 @@ def test_a_seat_lost_during_the_sign_up_turns_its_message_into_the_waiting_list(
     event = make_event(capacity=1, waitlist_enabled=True)
     register(event, "first@example.jp")
     # The pools as read said a seat was free; the claim then found none.
-    monkeypatch.setattr(service, "_pools_full", lambda _event, _modes=None: False)
+    monkeypatch.setattr(Event, "pools_full", lambda _event, _modes=None: False)
     late = register(event, "late@example.jp")
     assert late.status is RegistrationStatus.WAITLISTED and late.confirmed_at is None
     message = outbox()[-1]

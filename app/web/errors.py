@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
 
-from app.extensions import db, login_manager
+from app.extensions import db
 
 PROBLEM_MIMETYPE = "application/problem+json"
 # webargs files its messages under where they were read; the API names the field alone.
@@ -131,9 +131,10 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_unavailable(_error: OperationalError) -> ResponseReturnValue:
         app.logger.exception("database error")
-        # Rendering the page would ask Flask-Login for the user, from the database that just
-        # failed: show the 503 page as to an anonymous visitor instead.
-        g._login_user = login_manager.anonymous_user()
+        # Rendering the page asks Flask-Login for the user, from the database that just
+        # failed: the user loader answers "nobody" (app/web/console/access.py), so the 503
+        # page is shown as to an anonymous visitor.
+        g.database_unavailable = True
         return render_error(ServiceUnavailable())
 
     @app.errorhandler(Exception)

@@ -24,7 +24,9 @@ from app.web.errors import PROBLEM_MIMETYPE
 
 API_VERSION = "1.0"
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# flask-smorest also lists the blueprint itself among the document's tags.
+bp = Blueprint("api", __name__, url_prefix="/api/v1",
+               description="Every operation of this version, grouped by the tags below.")
 # The document groups operations by these tags (each route names its own).
 TAGS = {
     "Public": "What anyone may read, without a token.",
@@ -39,29 +41,23 @@ TAGS = {
 
 
 class TsudoiApi(Api):
-    """flask-smorest's Api, documenting errors as RFC 9457 problems and leaving their
-    handling to the app."""
+    """flask-smorest's Api. Its handler for HTTPException is replaced by the app's own
+    (app/web/errors.py registers later), which answers RFC 9457 problems under /api."""
 
     DEFAULT_ERROR_RESPONSE_NAME = None  # each operation lists the errors it can answer
 
-    def register_blueprint(self, blp: Blueprint, **options: Any) -> None:
-        super().register_blueprint(blp, **options)
-        # flask-smorest adds a tag named after the blueprint, which no operation uses here:
-        # each route is tagged by area (TAGS). apispec offers no way to remove a tag.
-        self.spec._tags[:] = [tag for tag in self.spec._tags if tag["name"] != blp.name]
 
-    def _register_error_handlers(self) -> None:
-        """app/web/errors.py already answers every HTTPException for the whole app."""
+def _document_problems(api: Api) -> None:
+    """Every error status as an RFC 9457 problem. flask-smorest registered its own responses
+    under the same names (NOT_FOUND...), which its operations refer to (422 for invalid
+    arguments); registered lazily again, ours replace them, as apispec's components do."""
+    from app.web.api.schemas import ProblemSchema
 
-    def _register_responses(self) -> None:
-        from app.web.api.schemas import ProblemSchema
-
-        for status in http.HTTPStatus:
-            if status < 400:
-                continue
+    for status in http.HTTPStatus:
+        if status >= 400:
             response: dict[str, Any] = {"description": status.phrase, "schema": ProblemSchema}
-            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
-            self.spec.components.response(status.name, response, lazy=True)
+            prepare_response(response, api.spec, PROBLEM_MIMETYPE)
+            api.spec.components.response(status.name, response, lazy=True)
 
 
 def register(app: Flask) -> None:
@@ -82,6 +78,7 @@ def register(app: Flask) -> None:
             "follow the `Link` header. GET answers carry a weak `ETag`: send it back in "
             "`If-None-Match` for a 304, or in `If-Match` on PATCH to avoid lost updates.")},
     })
+    _document_problems(api)
     api.spec.components.security_scheme("bearerAuth", {
         "type": "http", "scheme": "bearer", "bearerFormat": "tsd_ token"})
     for name, description in TAGS.items():

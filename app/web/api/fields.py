@@ -142,28 +142,47 @@ class Upload(_Translated, SmorestUpload):
     default_error_messages = {**_COMMON, "invalid": _l("Please send a file.")}  # noqa: RUF012
 
 
+# The validators below are marshmallow's own, so that the OpenAPI document states their
+# limits (minLength, maximum, enum, pattern); each checks as marshmallow's does and says why
+# in the user's language.
+
+
 class Length(validate.Length):
-    def _format_error(self, value: Any, message: str) -> Any:
+    def __call__(self, value: Any) -> Any:
         if self.min is not None and len(value) < self.min:
-            return str(_l("This field is required.") if self.min == 1
-                       else _l("Please use at least %(min)d characters.", min=self.min))
-        return str(_l("Please use at most %(max)d characters.", max=self.max))
+            raise ValidationError(str(_l("This field is required.") if self.min == 1 else
+                                      _l("Please use at least %(min)d characters.",
+                                         min=self.min)))
+        if self.max is not None and len(value) > self.max:
+            raise ValidationError(str(_l("Please use at most %(max)d characters.",
+                                         max=self.max)))
+        return value
 
 
 class Range(validate.Range):
-    def _format_error(self, value: Any, message: str) -> Any:
-        return str(_l("Please give a number from %(min)d to %(max)d.", min=self.min,
-                      max=self.max))
+    """Inclusive at both ends, as every range of the API is."""
+
+    def __call__(self, value: Any) -> Any:
+        if (self.min is not None and value < self.min) or (
+                self.max is not None and value > self.max):
+            raise ValidationError(str(_l("Please give a number from %(min)d to %(max)d.",
+                                         min=self.min, max=self.max)))
+        return value
 
 
 class OneOf(validate.OneOf):
-    def _format_error(self, value: Any) -> Any:
-        return str(_l("Please use one of the values listed in the API documentation."))
+    def __call__(self, value: Any) -> Any:
+        if value not in self.choices:
+            raise ValidationError(str(_l("Please use one of the values listed in the API "
+                                         "documentation.")))
+        return value
 
 
 class Pattern(validate.Regexp):
-    def _format_error(self, value: Any) -> Any:
-        return str(_l("This value is not valid."))
+    def __call__(self, value: Any) -> Any:
+        if self.regex.match(value) is None:
+            raise ValidationError(str(_l("This value is not valid.")))
+        return value
 
 
 def web_address(value: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Response, abort, request
+from flask import Response, abort, g, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -19,6 +19,8 @@ PUBLIC_ENDPOINTS = {"console.login", "console.forgot_password", "console.reset_p
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
+    if g.get("database_unavailable"):  # the error page of an outage (app/web/errors.py)
+        return None
     try:
         raw_id, version = user_id.split(":", 1)
         user = db.session.get(User, int(raw_id))
