@@ -797,7 +797,7 @@ def accept_import(
                     "Registrations changed meanwhile; please check the preview again.",
                     count=len(valid), expected=expected))
             statuses = []
-            by = AddedByOrganizer(actor, "registration.import", details={"import": batch.id},
+            by = AddedByOrganizer(actor.id, "registration.import", details={"import": batch.id},
                                   notify=notify)
             for line, data in valid:
                 try:

@@ -20,7 +20,7 @@ from typing import Any, cast
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.database import SessionLike
@@ -130,29 +130,47 @@ def signup_message_kind(status: RegistrationStatus) -> MessageKind:
     }[status]
 
 
-def queue_signup_message(session: SessionLike, registration: Registration) -> OutboxMessage:
-    """The first message of a registration just written (flushed: it has its id), to be
-    rendered by the mail worker.
+_INSERT_MESSAGE = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
+_RESTATE_MESSAGE = (
+    update(OutboxMessage.__table__)
+    .where(OutboxMessage.__table__.c.id == bindparam("message"))
+    .values(kind=bindparam("new_kind"), payload=bindparam("new_payload"))
+)
+
+
+def queue_signup_message(
+    session: SessionLike, registration_id: int, event_id: int, recipient: str, language: str,
+    status: RegistrationStatus, confirmed_at: datetime | None,
+) -> int:
+    """The first message of a registration just inserted, to be rendered by the mail worker;
+    returns its id.
 
     The row records what the text depends on and may have changed by the time it is
     rendered: the status and the moment the seat was confirmed.
     """
-    message = OutboxMessage(
-        event_id=registration.event_id, registration_id=registration.id,
-        recipient=registration.email, language=registration.language, subject="",
-        body_text="")
-    restate_signup_message(message, registration)
-    session.add(message)
-    return message
+    kind, payload = _signup_message(status, confirmed_at)
+    return int(session.execute(_INSERT_MESSAGE, {
+        "kind": kind, "event_id": event_id, "registration_id": registration_id,
+        "recipient": recipient, "language": language, "subject": "", "body_text": "",
+        "payload": payload}).scalar_one())
 
 
-def restate_signup_message(message: OutboxMessage, registration: Registration) -> None:
+def restate_signup_message(
+    session: SessionLike, message_id: int, status: RegistrationStatus,
+    confirmed_at: datetime | None,
+) -> None:
     """The unrendered first message as of the registration's status now (a sign-up that
     found no seat and waits instead)."""
-    confirmed_at = registration.confirmed_at
-    message.kind = signup_message_kind(registration.status)
-    message.payload = {
-        "status": registration.status.value,
+    kind, payload = _signup_message(status, confirmed_at)
+    session.execute(_RESTATE_MESSAGE, {"message": message_id, "new_kind": kind,
+                                       "new_payload": payload})
+
+
+def _signup_message(
+    status: RegistrationStatus, confirmed_at: datetime | None,
+) -> tuple[MessageKind, dict[str, Any]]:
+    return signup_message_kind(status), {
+        "status": status.value,
         _UNRENDERED: {"confirmed_at": confirmed_at.isoformat() if confirmed_at else None},
     }
 

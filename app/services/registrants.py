@@ -42,6 +42,7 @@ from app.services.registration import (
     AddedByOrganizer,
     AddressTaken,
     RegistrationInput,
+    SignupResult,
     add_registration,
     cancel_in_transaction,
     claim_seat,
@@ -535,7 +536,7 @@ def add_registration_by_hand(
     note: str = "",
     notify: bool = True,
     now: datetime | None = None,
-) -> Registration:
+) -> SignupResult:
     """A phone sign-up or a walk-in: a seat, the waiting list or the lottery, like a sign-up.
 
     The registration window is not checked (the organizer may add people after it closed),
@@ -552,20 +553,17 @@ def add_registration_by_hand(
     if source not in SOURCES:
         raise RegistrantError(_l("Please choose how the registration reached you."),
                               field="source")
-    by = AddedByOrganizer(actor, "registration.add_by_hand", details={"source": source},
-                          note=note, notify=notify)
+    by = AddedByOrganizer(actor.id if actor is not None else None, "registration.add_by_hand",
+                          details={"source": source}, note=note, notify=notify)
     try:
         with write_transaction(session):
             event = load_event_for_change(session, event_id)
             if data.attendance_mode not in event.attendance_modes:
                 raise RegistrantError(MESSAGES["mode"], field="attendance_mode")
-            result = add_registration(session, event, data, now, by)
+            return add_registration(session, event, data, now, by)
     except (AddressTaken, IntegrityError) as error:
         # IntegrityError: someone signed up with the address between our look and our insert.
         raise RegistrantConflict(MESSAGES["email_taken"], field="email") from error
-    registration = session.get(Registration, result.registration_id)
-    assert registration is not None
-    return registration
 
 
 def _announcement_filters(filters: RegistrantFilters) -> RegistrantFilters:

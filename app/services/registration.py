@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -34,10 +34,8 @@ from app.models import (
     AuditEntry,
     BreakoutPreference,
     Event,
-    OutboxMessage,
     Registration,
     SeatPool,
-    User,
 )
 from app.models.enums import (
     ACTIVE_STATUSES,
@@ -49,7 +47,6 @@ from app.models.enums import (
     SignupState,
 )
 from app.orm import utcnow
-from app.services.audit import record
 from app.services.breakouts import check_ranking_change
 from app.services.errors import DomainError, NotFound
 from app.services.messages import queue_message, queue_signup_message, restate_signup_message
@@ -135,11 +132,50 @@ class AddedByOrganizer:
     is refused rather than sent its link again, the person is e-mailed only with `notify`,
     and the audit log records who did it (`action`, `details`, `note` as its summary)."""
 
-    actor: User | None
+    actor_id: int | None
     action: str
     details: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     notify: bool = True
+
+
+# The sign-up's statements, built once: building one per request (coercing every value into
+# a bound parameter, computing its cache key) costs about as much as running it.
+_EVENT_BY_SLUG = select(Event).where(Event.slug == bindparam("slug"))
+_EVENT_WITH_FORM = _EVENT_BY_SLUG.options(joinedload(Event.seat_pools),
+                                          joinedload(Event.questions))
+_EVENT_WITH_SEATS = select(Event).where(Event.id == bindparam("event_id")).options(
+    joinedload(Event.seat_pools))
+_ACTIVE_REGISTRATION = select(Registration.id).where(
+    Registration.event_id == bindparam("event_id"),
+    Registration.email_normalized == bindparam("email_normalized"),
+    Registration.status.in_(ACTIVE_STATUSES))
+# (Parameters of an UPDATE may not be named after a column: "pool_event", not "event_id".)
+_POOL = (SeatPool.event_id == bindparam("pool_event")) & (SeatPool.mode == bindparam("pool_mode"))
+_CLAIM_SEAT = (
+    update(SeatPool)
+    .where(_POOL, SeatPool.capacity.is_(None) | (SeatPool.taken < SeatPool.capacity))
+    .values(taken=SeatPool.taken + 1)
+    .execution_options(synchronize_session=False)
+)
+_INSERT_REGISTRATION = insert(Registration.__table__).returning(Registration.__table__.c.id)
+_INSERT_PREFERENCES = insert(BreakoutPreference.__table__)
+_WAIT_INSTEAD = (
+    update(Registration.__table__)
+    .where(Registration.__table__.c.id == bindparam("registration"))
+    .values(status=bindparam("status"), waitlist_seq=bindparam("seq"), confirmed_at=None)
+)
+_RELEASE_SEAT = (update(SeatPool).where(_POOL).values(taken=SeatPool.taken - 1)
+                 .execution_options(synchronize_session=False))
+_LOCK_POOL = select(SeatPool.id).where(_POOL).with_for_update()
+_NEXT_WAITLIST_SEQ = (
+    update(Event)
+    .where(Event.id == bindparam("queue_event"))
+    # `updated_at` kept: a place in the queue changes nothing anyone has published.
+    .values(waitlist_counter=Event.waitlist_counter + 1, updated_at=Event.updated_at)
+    .returning(Event.waitlist_counter)
+    .execution_options(synchronize_session=False)
+)
 
 
 def get_event(
@@ -149,10 +185,8 @@ def get_event(
 
     `with_form` loads, in the same query, the seats and questions the sign-up form needs.
     """
-    query = select(Event).where(Event.slug == slug)
-    if with_form:
-        query = query.options(joinedload(Event.seat_pools), joinedload(Event.questions))
-    event = session.execute(query).unique().scalar_one_or_none()
+    query = _EVENT_WITH_FORM if with_form else _EVENT_BY_SLUG
+    event = session.execute(query, {"slug": slug}).unique().scalar_one_or_none()
     if event is None or (published_only and event.status is EventStatus.DRAFT):
         raise NotFound(_l("This event does not exist."))
     return event
@@ -213,11 +247,9 @@ def register(
 
 
 def load_event_for_signup(session: SessionLike, event_id: int) -> Event:
-    """The event with its seat pools as they are now, inside the sign-up's transaction."""
-    event = session.execute(
-        select(Event).where(Event.id == event_id).options(joinedload(Event.seat_pools))
-        .execution_options(populate_existing=True)
-    ).unique().scalar_one_or_none()
+    """The event with its seat pools as they are now, inside the sign-up's transaction (what
+    the session had read before was expired when `write_transaction` began)."""
+    event = session.execute(_EVENT_WITH_SEATS, {"event_id": event_id}).unique().scalar_one_or_none()
     if event is None:
         raise NotFound(_l("This event does not exist."))
     return event
@@ -240,85 +272,83 @@ def add_registration(
     if mode not in event.attendance_modes:
         raise RegistrationError(MESSAGES["mode"], field="attendance_mode")
     groups = _chosen_groups(event, data.preferences)
-    existing = _find_active(session, event.id, normalize_email(data.email))
-    if existing is not None:
-        if by is not None:
-            raise AddressTaken(MESSAGES["email_taken"], field="email")
-        queue_message(session, MessageKind.MANAGE_LINK, existing)
-        return SignupResult(existing.id, existing.status, None, already_registered=True)
-
-    # Written as it will most likely end: with a seat (or as a lottery entry).
-    lottery = event.lottery_open
     manage_key = new_manage_key()
     token = manage_token(manage_key)
-    registration = Registration(
-        event_id=event.id,
-        status=RegistrationStatus.LOTTERY_PENDING if lottery else RegistrationStatus.CONFIRMED,
-        confirmed_at=None if lottery else now,
-        preferences=[BreakoutPreference(group_id=group_id, rank=rank)
-                     for rank, group_id in enumerate(groups, start=1)],
-        **registration_values(data, manage_key, token, now),
-    )
-    session.add(registration)
-    session.flush()  # the registration's id, for its message and audit row
-    message = queue_signup_message(session, registration) if by is None or by.notify else None
-    entry = None
+    values = registration_values(data, manage_key, token, now)
+    if _active_registration(session, event.id, values["email_normalized"]) is not None:
+        if by is not None:
+            raise AddressTaken(MESSAGES["email_taken"], field="email")
+        return send_manage_link_again(session, event.id, data.email)
+
+    # Written as it will most likely end: with a seat (or as a lottery entry).
+    status = (RegistrationStatus.LOTTERY_PENDING if event.lottery_open
+              else RegistrationStatus.CONFIRMED)
+    registration_id = session.execute(_INSERT_REGISTRATION, dict(
+        values, event_id=event.id, status=status,
+        confirmed_at=now if status is RegistrationStatus.CONFIRMED else None),
+    ).scalar_one()
+    if groups:
+        session.execute(_INSERT_PREFERENCES, [
+            {"registration_id": registration_id, "group_id": group_id, "rank": rank}
+            for rank, group_id in enumerate(groups, start=1)])
+    message_id = None
+    if by is None or by.notify:
+        message_id = queue_signup_message(session, registration_id, event.id, data.email.strip(),
+                                          data.language, status, now)
     if by is not None:
-        entry = record(session, by.actor, by.action, registration, event_id=event.id,
-                       details={**by.details, "status": registration.status.value,
-                                "notified": by.notify})
-        entry.summary = by.note.strip()[:500]
-    session.flush()
+        session.add(AuditEntry(
+            actor_id=by.actor_id, action=by.action,
+            target_type=Registration.__name__, target_id=registration_id, event_id=event.id,
+            details={**by.details, "notified": by.notify},
+            summary=by.note.strip()[:500]))
+        session.flush()  # now, not at the commit: after the claim the pool row is locked
 
     # Last: the seat. From here to the commit the pool row is locked (PostgreSQL).
-    if not lottery and not claim_seat(session, event.id, mode):
-        _wait_instead(session, event, registration, message, entry)
-    return SignupResult(registration.id, registration.status, token)
+    if status is RegistrationStatus.CONFIRMED and not claim_seat(session, event.id, mode):
+        status = _wait_instead(session, event, registration_id, mode, message_id)
+    return SignupResult(registration_id, status, token)
 
 
 def _wait_instead(
-    session: SessionLike, event: Event, registration: Registration,
-    message: OutboxMessage | None, entry: AuditEntry | None,
-) -> None:
+    session: SessionLike, event: Event, registration_id: int, mode: AttendanceMode,
+    message_id: int | None,
+) -> RegistrationStatus:
     """No seat was free: the registration takes the next place on the waiting list, and
-    its message and audit row say so; raises EventFull when the event has no waiting list.
+    its message says so; raises EventFull when the event has no waiting list.
 
     On PostgreSQL an UPDATE that matched no row locked nothing: a cancellation could free a
     seat now, find nobody waiting (our row is not committed) and leave the seat empty while
     we join the queue. So the pool is locked, then claimed once more: a seat freed meanwhile
     is ours, and a later cancellation waits for our commit and promotes us.
     """
-    mode = registration.attendance_mode
     lock_pool(session, event.id, mode)
     if claim_seat(session, event.id, mode):
-        return
+        return RegistrationStatus.CONFIRMED
     if not event.waitlist_enabled:
         raise EventFull(MESSAGES["full"])
-    registration.waitlist(next_waitlist_seq(session, event.id))
-    if message is not None:
-        restate_signup_message(message, registration)
-    if entry is not None:
-        entry.details = {**entry.details, "status": registration.status.value}
+    status = RegistrationStatus.WAITLISTED
+    session.execute(_WAIT_INSTEAD, {"registration": registration_id, "status": status,
+                                    "seq": next_waitlist_seq(session, event.id)})
+    if message_id is not None:
+        restate_signup_message(session, message_id, status, None)
+    return status
 
 
 def send_manage_link_again(session: SessionLike, event_id: int, email: str) -> SignupResult:
-    """Inside a write transaction: the address has an active registration (a double submit
-    found it only on insert), whose manage link goes out again."""
-    existing = _find_active(session, event_id, normalize_email(email))
+    """Inside a write transaction: the address has an active registration, whose manage link
+    goes out again."""
+    registration_id = _active_registration(session, event_id, normalize_email(email))
+    existing = session.get(Registration, registration_id) if registration_id else None
     if existing is None:  # cancelled meanwhile: let the person try again
         raise RegistrationError(_l("Please submit the form again."))
     queue_message(session, MessageKind.MANAGE_LINK, existing)
     return SignupResult(existing.id, existing.status, None, already_registered=True)
 
 
-def _find_active(session: SessionLike, event_id: int, email_normalized: str) -> Registration | None:
-    return session.execute(
-        select(Registration).where(
-            Registration.event_id == event_id,
-            Registration.email_normalized == email_normalized,
-            Registration.status.in_(ACTIVE_STATUSES),
-        )
-    ).scalar_one_or_none()
+def _active_registration(session: SessionLike, event_id: int, email_normalized: str) -> int | None:
+    """The id of the address's active registration for the event, if it has one."""
+    return session.execute(_ACTIVE_REGISTRATION, {
+        "event_id": event_id, "email_normalized": email_normalized}).scalar_one_or_none()
 
 
 def _chosen_groups(event: Event, group_ids: list[int]) -> list[int]:
@@ -373,45 +403,22 @@ def registration_values(
 def claim_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> bool:
     """One conditional UPDATE: true when a seat was free and is now taken. The check
     constraint `not_overbooked` would refuse anything else."""
-    result = session.execute(
-        update(SeatPool)
-        .where(SeatPool.event_id == event_id, SeatPool.mode == mode,
-               SeatPool.capacity.is_(None) | (SeatPool.taken < SeatPool.capacity))
-        .values(taken=SeatPool.taken + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_CLAIM_SEAT, {"pool_event": event_id, "pool_mode": mode})
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def release_seat(session: SessionLike, event_id: int, mode: AttendanceMode) -> None:
-    session.execute(
-        update(SeatPool)
-        .where(SeatPool.event_id == event_id, SeatPool.mode == mode)
-        .values(taken=SeatPool.taken - 1)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_RELEASE_SEAT, {"pool_event": event_id, "pool_mode": mode})
 
 
 def lock_pool(session: SessionLike, event_id: int, mode: AttendanceMode) -> None:
     """Serialise cancellations and sign-ups of one pool (a no-op on SQLite's single writer)."""
-    session.execute(
-        select(SeatPool.id)
-        .where(SeatPool.event_id == event_id, SeatPool.mode == mode)
-        .with_for_update()
-    )
+    session.execute(_LOCK_POOL, {"pool_event": event_id, "pool_mode": mode})
 
 
 def next_waitlist_seq(session: SessionLike, event_id: int) -> int:
     """The event's next place in its waiting list (one counter for all its modes)."""
-    seq = session.execute(
-        update(Event)
-        .where(Event.id == event_id)
-        # `updated_at` kept: a place in the queue changes nothing anyone has published.
-        .values(waitlist_counter=Event.waitlist_counter + 1, updated_at=Event.updated_at)
-        .returning(Event.waitlist_counter)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    return int(seq)
+    return int(session.execute(_NEXT_WAITLIST_SEQ, {"queue_event": event_id}).scalar_one())
 
 
 def update_registration(

@@ -126,6 +126,7 @@ def create_registration(data: dict[str, Any], event_id: int) -> Any:
     `notify` is false. The registration window is not checked; capacity is.
     """
     event = load_event(event_id, edit=True)
+    event_id = event.id  # the service's commit expires the event
     person = registrants.PersonInput(
         name=data["name"], furigana=data["furigana"], email=data["email"],
         organization_name=data["organization_name"],
@@ -137,8 +138,8 @@ def create_registration(data: dict[str, Any], event_id: int) -> Any:
     errors.update(_answer_errors(event, data["answers"]))
     if errors:
         return problem_response(422, _ERRORS, errors=errors)
-    registration = registrants.add_registration_by_hand(
-        db.session, api_user(), event.id,
+    added = registrants.add_registration_by_hand(
+        db.session, api_user(), event_id,
         RegistrationInput(
             attendance_mode=data["attendance_mode"], name=person.name,
             furigana=person.furigana, email=person.email,
@@ -148,9 +149,9 @@ def create_registration(data: dict[str, Any], event_id: int) -> Any:
             language=data["language"], answers=data["answers"],
             preferences=data["preferences"]),
         source=data["source"], note=data["note"], notify=data["notify"])
-    location = url_for("api.get_registration", event_id=event.id,
-                       registration_id=registration.id)
-    return _registration(event, registration.id), 201, {"Location": location}
+    location = url_for("api.get_registration", event_id=event_id,
+                       registration_id=added.registration_id)
+    return _registration(event, added.registration_id), 201, {"Location": location}
 
 
 @bp.route(REGISTRATION + "/cancel", methods=["POST"], tags=["Registrations"])

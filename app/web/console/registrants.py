@@ -329,7 +329,8 @@ def new_registrant(event_id: int) -> ResponseReturnValue:
                                    error=error.message)
                 target.errors.append(error.message)
                 return _render("new.html", event, _status(error), form=form)
-            return _to_detail(_place_message(registration.status), event, registration.id)
+            return _to_detail(_place_message(registration.status), event,
+                              registration.registration_id)
         return _render("new.html", event, 422, form=form)
     return _render("new.html", event, form=form)
 
