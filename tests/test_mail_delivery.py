@@ -616,6 +616,42 @@ def test_the_worker_loop_queues_reminders_and_sends(app, smtp):
     assert sum(report.sent for report in reports) == 2
 
 
+def test_an_idle_worker_finds_a_message_committed_meanwhile_at_its_next_poll(app, smtp):
+    """The outbox table is the queue: a worker with nothing to do looks again every
+    `poll_seconds`, and finds what any other session committed meanwhile."""
+    stop = threading.Event()
+    looked = threading.Event()
+
+    def loop() -> None:
+        with app.app_context():
+            run_worker(db.session, make_sender_factory(), stop,
+                       policy=RetryPolicy.from_config(app.config), poll_seconds=0.2,
+                       between_batches=looked.set)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        assert looked.wait(timeout=30)  # it has found the outbox empty at least once
+        register(make_event(), "later@example.jp")  # committed by this, another session
+        committed = time.monotonic()
+        while not smtp.received and time.monotonic() - committed < 30:
+            time.sleep(0.02)
+        delay = time.monotonic() - committed
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [item.recipients for item in smtp.received] == [["later@example.jp"]]
+    assert delay < 5  # one poll interval and the sending, with room for a busy machine
+
+
+def test_the_mail_worker_polls_every_two_seconds_by_default(app):
+    from app.commands.mail import POLL_SECONDS, send_command
+
+    interval = next(option for option in send_command.params if option.name == "interval")
+    assert interval.default == POLL_SECONDS == 2.0
+
+
 # --- injection ---------------------------------------------------------------------------------
 
 HOSTILE = '<script>alert(1)</script>"\'&<img src=x onerror=alert(2)>'

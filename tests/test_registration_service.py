@@ -525,3 +525,48 @@ def test_a_seat_freed_since_the_form_was_read_full_goes_to_the_next_person(app):
     result = service.register(db.session, event.id, signup("second@example.jp"))
     assert result.status is RegistrationStatus.CONFIRMED
     assert pool_taken(event.id) == 1
+
+
+def test_state_changes_on_the_models_refuse_what_the_state_does_not_allow(app):
+    from app.models.event import InvalidTransition
+
+    now = utcnow()
+    event = make_event(capacity=5, status=EventStatus.DRAFT)
+    assert event.signup_state(now) is SignupState.DRAFT
+    assert event.signup_state_once_published(now) is SignupState.OPEN  # what a preview shows
+    event.publish()
+    assert event.status is EventStatus.PUBLISHED and event.signup_state(now) is SignupState.OPEN
+    with pytest.raises(InvalidTransition):
+        event.publish()
+    result = service.register(db.session, event.id, signup())
+    registration = db.session.get(Registration, result.registration_id)
+    assert registration is not None
+    registration.cancel(now)
+    assert registration.status is RegistrationStatus.CANCELLED and registration.cancelled_at
+    with pytest.raises(InvalidTransition):
+        registration.cancel(now)
+    with pytest.raises(InvalidTransition):
+        registration.waitlist(7)
+    with pytest.raises(InvalidTransition):
+        registration.not_drawn()
+    db.session.rollback()
+    event.cancel()
+    assert event.signup_state(now) is SignupState.CANCELLED
+    with pytest.raises(InvalidTransition):
+        event.cancel()
+
+
+def test_only_someone_waiting_or_drawn_can_be_confirmed(app):
+    from app.models.event import InvalidTransition
+
+    event = make_event(capacity=1)
+    holder = db.session.get(Registration, service.register(
+        db.session, event.id, signup("holder@example.jp")).registration_id)
+    waiting = db.session.get(Registration, service.register(
+        db.session, event.id, signup("waiting@example.jp")).registration_id)
+    assert holder is not None and waiting is not None
+    with pytest.raises(InvalidTransition):
+        holder.confirm(utcnow())
+    waiting.confirm(utcnow())
+    assert waiting.status is RegistrationStatus.CONFIRMED and waiting.confirmed_at is not None
+    db.session.rollback()

@@ -89,9 +89,9 @@ class Registration(db.Model):  # type: ignore[name-defined]
     # transaction, and the service queues the message that tells the person.
 
     def confirm(self, now: datetime) -> None:
-        """A seat is theirs: from the waiting list, the lottery, or a sign-up that waited."""
-        if self.status not in (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED,
-                               RegistrationStatus.LOTTERY_PENDING, RegistrationStatus.NOT_DRAWN):
+        """A seat is theirs: from the waiting list, or from the lottery."""
+        if self.status not in (RegistrationStatus.WAITLISTED, RegistrationStatus.LOTTERY_PENDING,
+                               RegistrationStatus.NOT_DRAWN):
             raise InvalidTransition(f"{self!r} cannot be confirmed")
         self.status = RegistrationStatus.CONFIRMED
         self.confirmed_at = now
