@@ -25,7 +25,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import models  # noqa: F401  (the whole schema, for Alembic)
+    from app import (
+        models,  # noqa: F401  (the whole schema, for Alembic)
+        storage,
+    )
     from app.database import configure_engine
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
@@ -41,6 +44,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     page_cache.init_app(app)
+    storage.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.login_message = lazy_gettext("Please sign in to continue.")
     login_manager.session_protection = "strong"
