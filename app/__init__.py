@@ -25,7 +25,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import models  # noqa: F401  (the whole schema, for Alembic)
+    from app import (
+        models,  # noqa: F401  (the whole schema, for Alembic)
+        storage,
+    )
     from app.database import configure_engine
     from app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from app.i18n import select_locale, select_timezone
@@ -43,6 +46,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     page_cache.init_app(app)
+    storage.init_app(app)
     event_snapshots.init_app(app)
     job_signal.init_app(app)  # with REDIS_URL: wake mail workers after commits that queue mail
     login_manager.login_view = "console.login"

@@ -92,6 +92,18 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "EVENT_SNAPSHOTS_ENABLED": env.get("EVENT_SNAPSHOTS_ENABLED", "1") != "0",
         # Events that ask people to confirm their address: how long the emailed link works.
         "EMAIL_CONFIRMATION_HOURS": int(env.get("EMAIL_CONFIRMATION_HOURS", "24")),
+        # Uploaded files (app/storage.py): a folder on this machine, or S3-compatible object
+        # storage shared by every instance (credentials from boto3's usual AWS_* variables).
+        "STORAGE_BACKEND": env.get("STORAGE_BACKEND", "local"),
+        "STORAGE_LOCAL_PATH": env.get("STORAGE_LOCAL_PATH",
+                                      str(Path(instance_path) / "uploads")),
+        "S3_BUCKET": env.get("S3_BUCKET"),
+        "S3_PREFIX": env.get("S3_PREFIX", ""),
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL"),
+        "S3_REGION": env.get("S3_REGION"),
+        # The largest file a person may upload (attachments, materials, images); a request
+        # is refused above MAX_CONTENT_LENGTH before any of it is read.
+        "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(8 * 1024 * 1024))),
     }
     config.update(overrides)
     if config["PRODUCTION"] and not config["SECRET_KEY"]:
@@ -101,6 +113,10 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         )
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = _development_secret(Path(instance_path))
+    if config["STORAGE_BACKEND"] not in ("local", "s3"):
+        raise ConfigurationError("STORAGE_BACKEND must be 'local' or 's3'.")
+    if config["STORAGE_BACKEND"] == "s3" and not config["S3_BUCKET"]:
+        raise ConfigurationError("STORAGE_BACKEND=s3 needs S3_BUCKET.")
     if config["MAIL_BACKEND"] not in ("smtp", "console"):
         raise ConfigurationError("MAIL_BACKEND must be 'smtp' or 'console'.")
     if not 1 <= config["EMAIL_CONFIRMATION_HOURS"] <= 24 * 14:
