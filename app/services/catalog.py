@@ -56,7 +56,7 @@ def upcoming_events(session: SessionLike, filters: EventFilters, now: datetime) 
     query = (
         select(Event)
         .where(Event.status != EventStatus.DRAFT, Event.ends_at >= now)
-        .options(selectinload(Event.seat_pools))
+        .options(selectinload(Event.seat_pools), selectinload(Event.media))
         .order_by(Event.starts_at, Event.id)
     )
     if filters.kind is not None:
@@ -86,6 +86,7 @@ def event_for_page(session: SessionLike, slug: str) -> Event | None:
             selectinload(Event.people),
             selectinload(Event.breakout_groups),
             selectinload(Event.exhibitors),
+            selectinload(Event.media),
         )
     ).scalar_one_or_none()
     return event
