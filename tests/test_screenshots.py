@@ -10,6 +10,7 @@ screenshots go to test-results/screens/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -175,3 +176,11 @@ def test_the_glyph_check_sees_a_missing_japanese_font(browser: Browser, scene: S
             page.screenshot(path=str(SCREENS / "public-list-without-japanese-fonts.png"))
         finally:
             fontless.close()
+
+
+def test_ci_installs_the_browser_and_a_japanese_font() -> None:
+    """A fresh CI machine has neither: .ci/run installs both before the tests."""
+    script = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    for package in ("chromium", "fonts-noto-cjk", "fontconfig"):
+        assert re.search(rf"missing\+=\({package}\)", script), package
+    assert 'apt-get install -y -qq "${missing[@]}"' in script
