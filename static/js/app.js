@@ -24,7 +24,7 @@
   // A tab bar that scrolls (a phone) shows the current tab, not only the first ones.
   function showCurrentTabs() {
     document.querySelectorAll(".tabs").forEach(function (bar) {
-      var current = bar.querySelector("[aria-current=page]");
+      var current = bar.querySelector("[aria-current=page]") || bar.querySelector("[aria-current=true]");
       if (current && bar.scrollWidth > bar.clientWidth) {
         bar.scrollLeft = current.offsetLeft - (bar.clientWidth - current.offsetWidth) / 2;
       }
