@@ -168,7 +168,7 @@ def test_tables_take_the_screens_width_and_scroll_inside_on_a_phone(browser: Bro
         frame.focus()
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
-        assert frame.evaluate("e => e.scrollLeft") > 0
+        page.wait_for_function("e => e.scrollLeft > 0", arg=frame.element_handle())
         # The name column stays in view while the rest scrolls.
         name = frame.locator("tbody th").first
         assert box(name)["x"] >= 0

@@ -218,11 +218,20 @@ def test_a_drafts_files_are_for_its_members_only(client, organiser):
     organiser.status = EventStatus.DRAFT
     db.session.commit()
     assert client.get(f"/events/{organiser.slug}/media/{file_name(media)}").status_code == 404
-    member = client.get(f"/console/events/{organiser.id}/media/{file_name(media)}")
+    member = client.get(f"/console/events/{organiser.id}/media/file/{file_name(media)}")
     assert member.status_code == 200 and "no-store" in member.headers["Cache-Control"]
     assert "public" not in member.headers["Cache-Control"]
     preview = unescape(client.get(f"/console/events/{organiser.id}/preview").text)
-    assert f'src="/console/events/{organiser.id}/media/{file_name(media)}" alt="{ALT}"' in preview
+    assert (f'src="/console/events/{organiser.id}/media/file/{file_name(media)}" alt="{ALT}"'
+            in preview)
+
+
+def test_an_unknown_kind_of_file_is_not_found(client, organiser):
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get(f"/console/events/{organiser.id}/media").text).group(1)
+    for path in ("media/poster", "media/poster/delete"):
+        assert client.post(f"/console/events/{organiser.id}/{path}",
+                           data={"csrf_token": token}).status_code == 404
 
 
 def test_viewers_and_strangers_cannot_upload(client, app):

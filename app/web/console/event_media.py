@@ -65,10 +65,17 @@ def event_media(event_id: int) -> ResponseReturnValue:
     return _page(event, _forms())
 
 
-@bp.post("/events/<int:event_id>/media/<any(image, flyer):kind>")
+def _kind(value: str) -> MediaKind:
+    try:
+        return MediaKind(value)
+    except ValueError:
+        abort(404)
+
+
+@bp.post("/events/<int:event_id>/media/<kind>")
 def save_event_media(event_id: int, kind: str) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
-    media_kind = MediaKind(kind)
+    media_kind = _kind(kind)
     forms = _forms(posted=media_kind)
     form = forms[media_kind]
     valid = form.validate_on_submit()
@@ -104,20 +111,21 @@ def save_event_media(event_id: int, kind: str) -> ResponseReturnValue:
     return redirect(url_for("console.event_media", event_id=event.id))
 
 
-@bp.post("/events/<int:event_id>/media/<any(image, flyer):kind>/delete")
+@bp.post("/events/<int:event_id>/media/<kind>/delete")
 def delete_event_media(event_id: int, kind: str) -> ResponseReturnValue:
     event = event_or_abort(event_id, edit=True)
+    media_kind = _kind(kind)
     try:
-        service.remove(db.session, signed_in_user(), event.id, MediaKind(kind))
+        service.remove(db.session, signed_in_user(), event.id, media_kind)
     except DomainError as failure:
         flash(str(failure.message), "error")
     else:
-        flash(_("The image has been removed.") if kind == MediaKind.IMAGE.value
+        flash(_("The image has been removed.") if media_kind is MediaKind.IMAGE
               else _("The flyer has been removed."), "success")
     return redirect(url_for("console.event_media", event_id=event.id))
 
 
-@bp.get("/events/<int:event_id>/media/<name>")
+@bp.get("/events/<int:event_id>/media/file/<name>")
 def event_media_file(event_id: int, name: str) -> ResponseReturnValue:
     """For the event's members, a draft's too (the preview shows them)."""
     event = event_or_abort(event_id)
