@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from app import create_app, geo
 from app.extensions import db
+from app.i18n import TOKYO
 from app.models import (
     BreakoutGroup,
     Event,
@@ -283,6 +284,29 @@ def add_registrants(event: Event, count: int) -> None:
             answers={q.key: q.options[number % len(q.options)] for q in required},
             preferences=ranked,
         ))
+
+
+@dataclass(frozen=True)
+class Scene:
+    url: str
+    show: Showcase
+
+
+@contextmanager
+def showcase_server(database_url: str, **overrides: Any) -> Iterator[Scene]:
+    """The showcase served live, for a module's fixture; the tables are emptied after."""
+    app = live_app(database_url, **overrides)
+    with app.app_context():
+        empty_all_tables()
+        show = create_showcase(datetime.now(TOKYO).date())
+    server = LiveServer(app).start()
+    try:
+        yield Scene(url=server.url, show=show)
+    finally:
+        server.stop()
+        with app.app_context():
+            empty_all_tables()
+            db.engine.dispose()
 
 
 def create_showcase(today: date) -> Showcase:

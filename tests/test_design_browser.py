@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +16,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from app.extensions import db
-from app.i18n import TOKYO
 from tests.browser_support import (
     FAMILY_KANA,
     FAMILY_NAMES,
     SIZES,
-    LiveServer,
-    Showcase,
-    create_showcase,
-    empty_all_tables,
-    live_app,
+    Scene,
+    showcase_server,
     signed_in,
 )
 from tests.registrant_builders import csv_bytes
@@ -39,27 +32,12 @@ WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DESKTOP, PHONE = SIZES["desktop"], SIZES["phone"]
 
 
-@dataclass(frozen=True)
-class Scene:
-    url: str
-    show: Showcase
-
 
 @pytest.fixture(scope="module")
 def scene(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
     uploads = tmp_path_factory.mktemp("uploads")
-    app = live_app(migrated_database, STORAGE_LOCAL_PATH=str(uploads))
-    with app.app_context():
-        empty_all_tables()
-        show = create_showcase(datetime.now(TOKYO).date())
-    server = LiveServer(app).start()
-    try:
-        yield Scene(url=server.url, show=show)
-    finally:
-        server.stop()
-        with app.app_context():
-            empty_all_tables()
-            db.engine.dispose()
+    with showcase_server(migrated_database, STORAGE_LOCAL_PATH=str(uploads)) as served:
+        yield served
 
 
 def expect_accessible(page: Page) -> None:

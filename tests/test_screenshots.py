@@ -14,24 +14,17 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from app.extensions import db
-from app.i18n import TOKYO
 from tests.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SIZES,
-    LiveServer,
-    Showcase,
-    create_showcase,
-    empty_all_tables,
-    live_app,
+    Scene,
+    showcase_server,
     signed_in,
 )
 
@@ -40,26 +33,11 @@ pytestmark = pytest.mark.browser
 SCREENS = Path(__file__).resolve().parent.parent / "test-results" / "screens"
 
 
-@dataclass(frozen=True)
-class Scene:
-    url: str
-    show: Showcase
-
 
 @pytest.fixture(scope="module")
 def scene(migrated_database: str) -> Iterator[Scene]:
-    app = live_app(migrated_database)
-    with app.app_context():
-        empty_all_tables()
-        show = create_showcase(datetime.now(TOKYO).date())
-    server = LiveServer(app).start()
-    try:
-        yield Scene(url=server.url, show=show)
-    finally:
-        server.stop()
-        with app.app_context():
-            empty_all_tables()
-            db.engine.dispose()
+    with showcase_server(migrated_database) as served:
+        yield served
 
 
 def main_pages(scene: Scene) -> list[tuple[str, str]]:
