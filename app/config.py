@@ -36,7 +36,8 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
-        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL") or (
+            "http://127.0.0.1:8000" if production else _url_of_bind(env.get("GUNICORN_BIND"))),
         "MAIL_FROM": env.get("MAIL_FROM", "Tsudoi <no-reply@tsudoi.localhost>"),
         # Mail delivery (docs/email.md): "console" prints, "smtp" sends through MAIL_SERVER.
         "MAIL_BACKEND": env.get("MAIL_BACKEND", "console"),
@@ -121,6 +122,25 @@ def build_config(instance_path: str, overrides: dict[str, Any] | None = None) ->
             "usually port 465), not both."
         )
     return config
+
+
+def _url_of_bind(bind: str | None) -> str:
+    """Where a browser on this machine reaches `make run`'s gunicorn bound to `bind`
+    (GUNICORN_BIND, "HOST:PORT"), so that links in messages work in development without
+    setting PUBLIC_BASE_URL too. A wildcard address is reached through the loopback one;
+    a Unix socket or a file descriptor has no URL, and keeps the default."""
+    default = "http://127.0.0.1:8000"
+    if not bind or bind.startswith(("unix:", "fd://")):
+        return default
+    host, separator, port = bind.strip().rpartition(":")
+    if not separator or not port.isdigit():
+        host, port = bind.strip(), "8000"
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a bind address being read, not bound
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _development_secret(instance_path: Path) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.lists import format_list
 from flask import current_app, g, has_request_context, request
 from flask_babel import get_locale
@@ -79,6 +79,12 @@ def format_local_time(value: datetime | None, language: str | None = None) -> st
     if value is None:
         return ""
     return format_time(_local(value), "H:mm", locale=language or current_language(), tzinfo=TOKYO)
+
+
+def format_month(value: str, language: str | None = None) -> str:
+    """A month given as "YYYY-MM", as the language writes it (CLDR): 2026年12月 / December 2026."""
+    year, month = (int(part) for part in value.split("-", 1))
+    return format_skeleton("yMMMM", date(year, month, 1), locale=language or current_language())
 
 
 def format_period(start: datetime, end: datetime, language: str | None = None) -> str:

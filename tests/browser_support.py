@@ -9,21 +9,23 @@ live URL, so links written into emails point at this server.
 from __future__ import annotations
 
 import os
+import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from app import create_app
+from app import create_app, geo
 from app.extensions import db
+from app.i18n import TOKYO
 from app.models import (
     BreakoutGroup,
     Event,
@@ -37,11 +39,16 @@ from app.models.enums import (
     EventFormat,
     EventKind,
     EventStatus,
+    OrganizationType,
     PersonRole,
     QuestionKind,
     SessionKind,
 )
 from app.orm import utcnow
+from app.services import breakouts
+from app.services.demo import load_demo
+from app.services.registration import RegistrationInput, register
+from tests.factories import PASSWORD, make_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -220,3 +227,138 @@ def create_browser_events(now: datetime | None = None) -> BrowserEvents:
     db.session.commit()
     return BrowserEvents(slug=lecture.slug, title=lecture.title,
                          full_slug=exhibition.slug, full_title=exhibition.title)
+
+
+# --- The demo, busy: what an organiser has in the console on the day ------------------------
+
+SHOWCASE_ORGANIZER = "screens@example.lg.jp"
+FAMILY_NAMES = ("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
+                "吉田", "山田", "佐々木", "松本", "井上", "木村", "林", "清水", "山崎", "森")
+FAMILY_KANA = ("サトウ", "スズキ", "タカハシ", "タナカ", "イトウ", "ワタナベ", "ヤマモト",
+               "ナカムラ", "コバヤシ", "カトウ", "ヨシダ", "ヤマダ", "ササキ", "マツモト",
+               "イノウエ", "キムラ", "ハヤシ", "シミズ", "ヤマザキ", "モリ")
+GIVEN_NAMES = (("花子", "ハナコ"), ("太郎", "タロウ"), ("美咲", "ミサキ"), ("健一", "ケンイチ"),
+               ("陽菜", "ヒナ"), ("大輔", "ダイスケ"), ("さくら", "サクラ"))
+# Where the lecture's registrants come from: prefecture code and the organisation they name.
+PLACES = (("13", "区役所 多文化共生推進課"), ("12", "市役所 国際交流課"),
+          ("19", "県庁 観光文化部"), ("27", "市役所 市民協働課"), ("01", "町役場 企画課"))
+
+
+@dataclass(frozen=True)
+class Showcase:
+    """The demo events loaded, the online lecture with ~100 registrants and a breakout round
+    run over them, and an organiser (an admin, a member of every event)."""
+
+    lecture_slug: str
+    lecture_id: int
+    exhibition_id: int
+    plain_exhibition_id: int  # no questions, no seat limit: any list of names imports
+    round_id: int
+    manage_path: str  # one registrant's own page
+
+
+def add_registrants(event: Event, count: int) -> None:
+    """`count` sign-ups through the real service: varied names, places, ranked groups."""
+    rng = random.Random(17)
+    groups = [group.id for group in event.breakout_groups]
+    required = [q for q in event.questions if q.required and q.kind is QuestionKind.SINGLE_CHOICE]
+    kinds = [OrganizationType.MUNICIPALITY] * 6 + [OrganizationType.NPO, OrganizationType.COMPANY,
+                                                   OrganizationType.UNIVERSITY]
+    for number in range(count):
+        family = number % len(FAMILY_NAMES)
+        given, given_kana = GIVEN_NAMES[number % len(GIVEN_NAMES)]
+        prefecture, organisation = PLACES[number % len(PLACES)]
+        municipalities = geo.municipalities(prefecture)
+        municipality = municipalities[number % len(municipalities)]
+        ranked = rng.sample(groups, k=rng.choice((0, 1, 3, 3))) if groups else []
+        register(db.session, event.id, RegistrationInput(
+            attendance_mode=AttendanceMode.ONLINE,
+            name=f"{FAMILY_NAMES[family]} {given}",
+            furigana=f"{FAMILY_KANA[family]} {given_kana}",
+            email=f"person{number:03d}@example.jp",
+            organization_name=f"{municipality.name}{organisation}",
+            organization_type=kinds[number % len(kinds)],
+            prefecture_code=prefecture,
+            municipality_code=municipality.code,
+            language="ja",
+            answers={q.key: q.options[number % len(q.options)] for q in required},
+            preferences=ranked,
+        ))
+
+
+@dataclass(frozen=True)
+class Scene:
+    url: str
+    show: Showcase
+
+
+@contextmanager
+def showcase_server(database_url: str, **overrides: Any) -> Iterator[Scene]:
+    """The showcase served live, for a module's fixture; the tables are emptied after."""
+    app = live_app(database_url, **overrides)
+    with app.app_context():
+        empty_all_tables()
+        show = create_showcase(datetime.now(TOKYO).date())
+    server = LiveServer(app).start()
+    try:
+        yield Scene(url=server.url, show=show)
+    finally:
+        server.stop()
+        with app.app_context():
+            empty_all_tables()
+            db.engine.dispose()
+
+
+def create_showcase(today: date) -> Showcase:
+    load_demo(db.session, today)
+    events = {event.slug: event for event in db.session.scalars(select(Event))}
+    lecture = events["tabunka-kyosei-lecture"]
+    exhibition = events["chiba-37-cities-2022"]
+    add_registrants(lecture, 96)
+    own = register(db.session, lecture.id, RegistrationInput(
+        attendance_mode=AttendanceMode.ONLINE, name="多文化 花子", furigana="タブンカ ハナコ",
+        email="hanako@example.jp", organization_name="台東区 人権・多様性推進課",
+        organization_type=OrganizationType.MUNICIPALITY, prefecture_code="13",
+        municipality_code="13106", language="ja",
+        answers={q.key: q.options[0] for q in lecture.questions
+                 if q.required and q.kind is QuestionKind.SINGLE_CHOICE},
+        preferences=[lecture.breakout_groups[1].id]))
+    organizer = make_user(SHOWCASE_ORGANIZER, role="admin", events=list(events.values()))
+    round_ = breakouts.create_round(db.session, organizer, lecture.id, None)
+    breakouts.run(db.session, organizer, lecture.id, round_.id, diversity=["prefecture"],
+                  penalty=2)
+    assert own.manage_token is not None
+    return Showcase(lecture_slug=lecture.slug, lecture_id=lecture.id,
+                    exhibition_id=exhibition.id,
+                    plain_exhibition_id=events["yamanashi-marugoto"].id, round_id=round_.id,
+                    manage_path=f"/r/{own.manage_token}")
+
+
+SIZES: dict[str, dict[str, Any]] = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+              "device_scale_factor": 2},
+}
+
+
+@contextmanager
+def signed_in(browser: Any, url: str, lang: str, size: dict[str, Any],
+              email: str = SHOWCASE_ORGANIZER) -> Iterator[Any]:
+    """A page signed in to the console, in `lang` (the language cookie), at `size`."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", **size)
+    context.set_default_timeout(15_000)
+    host = url.split("//", 1)[1].split(":", 1)[0]
+    context.add_cookies([{"name": "lang", "value": lang, "domain": host, "path": "/"}])
+    try:
+        page = context.new_page()
+        page.goto(url + "/console/login")
+        page.fill("#email", email)
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.click("#submit")
+        expect(page).to_have_url(url + "/console/")
+        yield page
+    finally:
+        context.close()

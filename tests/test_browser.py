@@ -94,7 +94,7 @@ EMPTY_FORM_ERRORS = {
     "organization_name": "Please enter the name of your organisation.",
     "prefecture": "Please choose your prefecture.",
     "municipality": "Please choose your municipality.",
-    "q_residence": "Please answer this question.",
+    "q_residence": "Please answer “Where you live or work”.",
     "consent": "Please agree to the privacy notice to register.",
 }
 CHOICE_GROUPS = {"attendance_mode", "q_residence"}

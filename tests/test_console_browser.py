@@ -253,7 +253,9 @@ def expect_programme(page: Page) -> None:
 
 
 def preview_and_publish(page: Page, live: Live) -> str:
-    event_nav(page, "プレビュー").click()
+    event_nav(page, "概要").click()
+    expect(event_nav(page, "概要")).to_have_attribute("aria-current", "page")
+    page.get_by_role("link", name="公開ページのプレビュー").click()
     expect(page.get_by_role("note")).to_contain_text("このイベントは下書きです。")
     expect_programme(page)
     page.get_by_role("link", name="管理画面に戻る").click()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from packaging.version import Version
 
 from app import create_app
 from app.config import ConfigurationError, build_config
@@ -12,6 +16,8 @@ from app.extensions import db
 from app.models.enums import MessageKind
 from app.services import registration as service
 from tests.factories import make_event, signup
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path, monkeypatch):
@@ -35,6 +41,44 @@ def test_development_defaults_are_safe(tmp_path, monkeypatch):
     assert first["SESSION_COOKIE_HTTPONLY"] and first["SESSION_COOKIE_SAMESITE"] == "Lax"
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://db.example/tsudoi")
     assert build_config(str(tmp_path))["SQLALCHEMY_DATABASE_URI"].endswith("/tsudoi")
+
+
+@pytest.mark.parametrize(("bind", "url"), [
+    (None, "http://127.0.0.1:8000"),
+    ("127.0.0.1:8081", "http://127.0.0.1:8081"),
+    ("0.0.0.0:8080", "http://127.0.0.1:8080"),  # a wildcard is reached through loopback
+    ("[::]:9000", "http://[::1]:9000"),
+    ("localhost:5000", "http://localhost:5000"),
+    ("unix:/run/tsudoi.sock", "http://127.0.0.1:8000"),  # no URL of its own
+])
+def test_links_follow_the_bind_address_in_development(tmp_path, monkeypatch, bind, url):
+    for name in ("PUBLIC_BASE_URL", "TSUDOI_PRODUCTION", "FLASK_ENV", "GUNICORN_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    if bind:
+        monkeypatch.setenv("GUNICORN_BIND", bind)
+    assert build_config(str(tmp_path))["PUBLIC_BASE_URL"] == url
+
+
+def test_a_public_base_url_that_is_set_wins_over_the_bind(tmp_path, monkeypatch):
+    monkeypatch.setenv("GUNICORN_BIND", "0.0.0.0:8080")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://events.example.lg.jp")
+    assert build_config(str(tmp_path))["PUBLIC_BASE_URL"] == "https://events.example.lg.jp"
+    # In production the bind is behind a proxy: it says nothing about the public address.
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    monkeypatch.setenv("TSUDOI_PRODUCTION", "1")
+    monkeypatch.setenv("SECRET_KEY", "x")
+    assert build_config(str(tmp_path))["PUBLIC_BASE_URL"] == "http://127.0.0.1:8000"
+
+
+def test_the_licence_is_declared_in_the_current_form():
+    """PEP 639: an SPDX string; the old table form makes setuptools warn at every install
+    (`make run`), and only setuptools 77 and later read the string."""
+    with (PROJECT_ROOT / "pyproject.toml").open("rb") as file:
+        project = tomllib.load(file)
+    assert project["project"]["license"] == "MIT"
+    requirement = next(r for r in project["build-system"]["requires"]
+                       if r.startswith("setuptools"))
+    assert Version(requirement.split(">=")[1]) >= Version("77")
 
 
 def test_models_and_the_migration_head_agree(app):

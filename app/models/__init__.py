@@ -7,6 +7,7 @@ from app.models.checkin import CheckIn, VisitorTally
 from app.models.event import (
     BreakoutGroup,
     Event,
+    EventMedia,
     EventPerson,
     Exhibitor,
     ProgrammeSession,
@@ -32,6 +33,7 @@ __all__ = [
     "BreakoutRound",
     "CheckIn",
     "Event",
+    "EventMedia",
     "EventMembership",
     "EventPerson",
     "Exhibitor",

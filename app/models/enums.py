@@ -108,6 +108,13 @@ class PersonRole(StrEnum):
     FACILITATOR = "facilitator"
 
 
+class MediaKind(StrEnum):
+    """An event's picture for its page and cards, and its flyer (a PDF)."""
+
+    IMAGE = "image"
+    FLYER = "flyer"
+
+
 class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENDING = "sending"

@@ -27,6 +27,7 @@ from app.models.enums import (
     EventFormat,
     EventKind,
     EventStatus,
+    MediaKind,
     PersonRole,
     QuestionKind,
     RegistrationMode,
@@ -140,6 +141,17 @@ class Event(db.Model):  # type: ignore[name-defined]
     exhibitors: Mapped[list[Exhibitor]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="Exhibitor.position"
     )
+    media: Mapped[list[EventMedia]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="EventMedia.kind"
+    )
+
+    @property
+    def image(self) -> EventMedia | None:
+        return next((item for item in self.media if item.kind is MediaKind.IMAGE), None)
+
+    @property
+    def flyer(self) -> EventMedia | None:
+        return next((item for item in self.media if item.kind is MediaKind.FLYER), None)
 
     @property
     def attendance_modes(self) -> list[AttendanceMode]:
@@ -357,7 +369,41 @@ class Exhibitor(db.Model):  # type: ignore[name-defined]
     event: Mapped[Event] = relationship(back_populates="exhibitors")
 
 
-_EVENT_PARTS = (SeatPool, ProgrammeSession, EventPerson, BreakoutGroup, Question, Exhibitor)
+class EventMedia(db.Model):  # type: ignore[name-defined]
+    """An uploaded file shown with the event: its image, or its flyer (a PDF).
+
+    The bytes live in storage (app/storage.py) under `storage_key`; this row says what they
+    are and who may have them (anyone, once the event is published). A replaced file has a
+    new key, and its public address (which carries the key) changes with it.
+    """
+
+    __tablename__ = "event_media"
+    __table_args__ = (
+        UniqueConstraint("event_id", "kind", name="uq_event_media_event_kind"),
+        # A picture without words excludes people who cannot see it (WCAG 1.1.1).
+        CheckConstraint("length(description) > 0", name="description_given"),
+        CheckConstraint("size > 0", name="size_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    kind: Mapped[MediaKind] = mapped_column(db_enum(MediaKind))
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    # The name the organiser's file had: the flyer downloads under it.
+    filename: Mapped[str] = mapped_column(String(200))
+    # The image's alternative text; for a flyer, what it says in a sentence or two.
+    description: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    event: Mapped[Event] = relationship(back_populates="media")
+
+
+_EVENT_PARTS = (SeatPool, ProgrammeSession, EventPerson, BreakoutGroup, Question, Exhibitor,
+                EventMedia)
 
 
 def _part_changed(session: Session, part: Any) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,7 +56,7 @@ def upcoming_events(session: SessionLike, filters: EventFilters, now: datetime) 
     query = (
         select(Event)
         .where(Event.status != EventStatus.DRAFT, Event.ends_at >= now)
-        .options(selectinload(Event.seat_pools))
+        .options(selectinload(Event.seat_pools), selectinload(Event.media))
         .order_by(Event.starts_at, Event.id)
     )
     if filters.kind is not None:
@@ -85,6 +86,7 @@ def event_for_page(session: SessionLike, slug: str) -> Event | None:
             selectinload(Event.people),
             selectinload(Event.breakout_groups),
             selectinload(Event.exhibitors),
+            selectinload(Event.media),
         )
     ).scalar_one_or_none()
     return event
@@ -126,6 +128,27 @@ def page_valid_until(event: Event, now: datetime, closing_soon: timedelta) -> da
     ]
     return min((moment for moment in moments if moment is not None and moment > now),
                default=now + timedelta(days=1))
+
+
+# "Few seats left" on a card: at most a tenth of the seats remain, or at most this many.
+FEW_SEATS_SHARE = 0.1
+FEW_SEATS_AT_LEAST = 5
+
+
+def few_seats_left(event: Event) -> bool:
+    """Some seats remain, but few, in the pools people sign up for (first come, first served).
+
+    A lottery's places are drawn, not taken in turn: never "few" before the draw. A pool
+    without a limit always has room.
+    """
+    if not event.registration_required or event.lottery_open:
+        return False
+    pools = event.seat_pools
+    if not pools or any(pool.capacity is None for pool in pools):
+        return False
+    capacity = sum(pool.capacity or 0 for pool in pools)
+    left = sum(pool.seats_left or 0 for pool in pools)
+    return 0 < left <= max(FEW_SEATS_AT_LEAST, math.ceil(capacity * FEW_SEATS_SHARE))
 
 
 def month_choices(now: datetime, count: int = 6) -> list[str]:

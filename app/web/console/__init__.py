@@ -11,6 +11,7 @@ from app.web.console import (  # noqa: E402,F401
     breakouts,
     checkin,
     dashboard,
+    event_media,
     events,
     exports,
     outbox,

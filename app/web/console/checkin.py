@@ -139,7 +139,8 @@ def _page(event: Event, days: list[date], *, door: DoorForm | None = None,
     return render_template(
         "console/checkin/page.html", event=event, days=days, door=door,
         code_form=code_form or CheckInForm(days, formdata=None), page=page, error=error,
-        new_nonce=new_nonce, methods=CheckInMethod), status
+        new_nonce=new_nonce, methods=CheckInMethod,
+        can_edit=True), status  # check-in needs the right to edit (event_or_abort above)
 
 
 def _back(event: Event, day: date, **args: Any) -> ResponseReturnValue:

@@ -75,19 +75,22 @@ class SignupFormBase(FlaskForm):
     name = StringField(
         _l("Name"),
         validators=[DataRequired(message=_l("Please enter your name.")),
-                    Length(max=100, message=_l("Please use at most %(max)d characters."))],
+                    Length(max=100, message=_l("Please write your name in at most %(max)d "
+                                               "characters."))],
         render_kw={"autocomplete": "name"},
     )
     furigana = StringField(
         _l("Name reading (furigana)"),
         validators=[DataRequired(message=_l("Please enter the reading of your name.")),
-                    Length(max=100, message=_l("Please use at most %(max)d characters.")), _kana],
+                    Length(max=100, message=_l("Please write the reading of your name in at "
+                                               "most %(max)d characters.")), _kana],
     )
     email = EmailField(
         _l("Email address"),
         validators=[
             DataRequired(message=_l("Please enter your email address.")),
-            Length(max=254, message=_l("Please use at most %(max)d characters.")),
+            Length(max=254, message=_l("Please write your email address in at most %(max)d "
+                                       "characters.")),
             Email(message=_l("Please enter a valid email address, like taro@example.jp."),
                   check_deliverability=False),
         ],
@@ -110,8 +113,12 @@ class SignupFormBase(FlaskForm):
     )
     organization_name = StringField(
         _l("Organisation"),
-        validators=[Length(max=200, message=_l("Please use at most %(max)d characters."))],
-        description=_l("Individuals may leave this empty."),
+        validators=[Length(max=200, message=_l("Please write the name of your organisation in "
+                                               "at most %(max)d characters."))],
+        # Required unless the type is "individual" (validate_organization_name): the form
+        # marks it "required in some cases" and says which.
+        description=_l("Required unless you take part as an individual, who may leave it "
+                       "empty."),
         render_kw={"autocomplete": "organization"},
     )
     prefecture = SelectField(
@@ -155,12 +162,12 @@ def _question_field(question: Question, language: str) -> Field:
     )
     # Answers are stored under the Japanese option, whatever language the form was shown in.
     choices = options(zip(question.options, options_shown, strict=True))
-    required_message = _l("Please answer this question.")
+    # Every message names its question: an error summary lists several at once.
+    required_message = _l("Please answer “%(question)s”.", question=label)
     description = question.help_text
     if question.kind is QuestionKind.TEXT:
         limit = question.max_length or 1000
-        validators: list[Any] = [Length(max=limit, message=_l(
-            "Please use at most %(max)d characters."))]
+        validators: list[Any] = [_answer_length(limit, label)]
         validators.insert(0, DataRequired(message=required_message) if question.required
                           else Optional())
         return TextAreaField(label, validators=validators, description=description)
@@ -169,6 +176,14 @@ def _question_field(question: Question, language: str) -> Field:
             InputRequired(message=required_message) if question.required else Optional()])
     return MultiCheckboxField(label, choices=choices, description=description, validators=[
         DataRequired(message=required_message) if question.required else Optional()])
+
+
+def _answer_length(limit: int, question: str) -> Any:
+    def check(_form: FlaskForm, field: Field) -> None:
+        if field.data and len(field.data) > limit:
+            raise ValidationError(_l("Please keep your answer to “%(question)s” within "
+                                     "%(max)d characters.", question=question, max=limit))
+    return check
 
 
 def event_fields(event: Event, language: str) -> dict[str, Field]:
@@ -284,9 +299,11 @@ def question_fields(form: FlaskForm) -> list[Field]:
 def validate_distinct_preferences(form: FlaskForm) -> bool:
     seen: set[str] = set()
     valid = True
-    for field in preference_fields(form):
+    for rank, field in enumerate(preference_fields(form), start=1):
         if field.data and field.data in seen:
-            field.errors = [*field.errors, _l("Please choose a different group for each rank.")]
+            field.errors = [*field.errors, _l(
+                "Choice %(rank)d: please choose a group you have not chosen already.",
+                rank=rank)]
             valid = False
         seen.add(field.data)
     return valid
